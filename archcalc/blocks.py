@@ -1,0 +1,359 @@
+"""Block expansion: turn the spec's layer list (with parametrised, repeated, nested blocks) into
+concrete, uniquely named layers whose inputs name other layers.
+
+    blocks:
+      conv_relu:
+        params: {out: ~, k: 3}          # ~ marks a required parameter
+        layers:
+          - {type: conv2d, name: conv, out_channels: $out, kernel_size: $k, padding: 1}
+          - {type: relu, name: relu}
+    layers:
+      - {block: conv_relu, name: stage1, repeat: 2, args: {out: 64}}   # stage1.1, stage1.2
+
+Inside a block, ``input`` names the block's input; a layer without ``inputs`` takes the
+previous layer's output; ``if: $flag`` drops a layer (references to it pass through to its
+input); ``first: {…}`` overrides arguments for the first repetition only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import GraphError, Location, SpecError
+from .layers import REGISTRY
+from .messages import suggestion
+from .spec import LayerNode, layer_error, mark_location
+from .yaml_source import SourceDict, SourceList
+
+INPUT = "input"
+BLOCK_KEYS = ("block", "name", "inputs", "args", "repeat", "first", "if")
+
+
+@dataclass
+class Scope:
+    """Names visible inside one block instance (or the top level)."""
+
+    prefix: str  # '' at top level, 'inception_3a.' inside that instance
+    input_ref: str  # full name of what 'input' means here
+    args: dict[str, Any]
+    path: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    local: dict[str, str] = field(default_factory=dict)  # local name -> full target name
+    counters: dict[str, int] = field(default_factory=dict)
+    first_marks: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Expansion:
+    file: str
+    blocks: dict[str, Any]
+    nodes: list[LayerNode] = field(default_factory=list)
+    #: full name -> pending reference, for layer outputs (itself) and aliases
+    targets: dict[str, tuple[str, Scope | None]] = field(default_factory=dict)
+    pending: list[tuple[int, list[str], Scope, Location]] = field(default_factory=list)
+
+
+def expand(data: SourceDict, params: dict[str, Any], file: str) -> tuple[list[LayerNode],
+                                                                          list[str]]:
+    """All concrete layers in order, and the names of the network outputs."""
+    blocks = data.get("blocks") or {}
+    state = Expansion(file, blocks)
+    top = Scope(prefix="", input_ref=INPUT, args=params)
+    last = _expand_list(state, data["layers"], top, INPUT, stack=())
+    nodes = _resolve(state)
+    outputs_raw = data.get("outputs")
+    if outputs_raw:
+        outputs = []
+        for i, ref in enumerate(outputs_raw):
+            where = Location(file, *_item_mark(outputs_raw, i), field="outputs")
+            outputs.append(_lookup(state, _subst(ref, top, where, file), top, where))
+        if last not in outputs:
+            outputs.append(_follow(state, last, Location(file)))
+    else:
+        outputs = [_follow(state, last, Location(file))]
+    return nodes, list(dict.fromkeys(outputs))
+
+
+def _item_mark(items: Any, i: int) -> tuple[int | None, int | None]:
+    if isinstance(items, SourceList) and i < len(items.item_marks):
+        mark = items.item_marks[i]
+        return mark.line, mark.column
+    return None, None
+
+
+def _expand_list(state: Expansion, entries: Any, scope: Scope, previous: str,
+                 stack: tuple[str, ...]) -> str:
+    """Expand entries in order; return the full name of the last output."""
+    for i, entry in enumerate(entries):
+        where = Location(state.file, *_item_mark(entries, i))
+        if not isinstance(entry, SourceDict):
+            raise SpecError(f"a layer must be a mapping with 'type' (or 'block'), got {entry!r}",
+                            where=where, fix="write it as `- type: conv2d` with its fields")
+        entry = _subst(entry, scope, where, state.file)
+        if "block" in entry:
+            previous = _expand_block_call(state, entry, scope, previous, stack, where)
+        else:
+            previous = _expand_layer(state, entry, scope, previous, where)
+    return previous
+
+
+def _subst(value: Any, scope: Scope, where: Location, file: str) -> Any:
+    """Replace every '$name' value by the argument of that name, keeping source marks."""
+    if isinstance(value, str) and value.startswith("$"):
+        key = value[1:]
+        if key not in scope.args:
+            raise SpecError(
+                f"unknown parameter '{value}'" + (f" in block '{scope.kinds[-1]}'"
+                                                  if scope.kinds else ""),
+                where=where,
+                fix=suggestion(key, scope.args, "parameters") if scope.args
+                else "declare it under params:",
+            )
+        return scope.args[key]
+    if isinstance(value, SourceDict):
+        out = SourceDict()
+        out.mark, out.key_marks = value.mark, value.key_marks
+        for k, v in value.items():
+            out[k] = _subst(v, scope, mark_location(file, v) if _has_mark(v) else where, file)
+        return out
+    if isinstance(value, SourceList):
+        out_list = SourceList()
+        out_list.mark, out_list.item_marks = value.mark, value.item_marks
+        out_list.extend(_subst(v, scope, where, file) for v in value)
+        return out_list
+    return value
+
+
+def _has_mark(value: Any) -> bool:
+    return getattr(value, "mark", None) is not None
+
+
+def _truthy_if(entry: SourceDict, where: Location) -> bool:
+    condition = entry.get("if", True)
+    if not isinstance(condition, bool):
+        raise SpecError(f"'if' must be true or false (or a $parameter that is), "
+                        f"got {condition!r}", where=_key(where, entry, "if"),
+                        fix="write `if: $flag` with a boolean parameter")
+    return condition
+
+
+def _key(where: Location, entry: SourceDict, key: str) -> Location:
+    mark = entry.key_marks.get(key) if isinstance(entry, SourceDict) else None
+    if not mark:
+        return Location(where.file, where.line, where.column, where.layer, where.kind, key)
+    return Location(where.file, mark.line, mark.column, where.layer, where.kind, key)
+
+
+def _claim_name(scope: Scope, name: str, entry: SourceDict, where: Location) -> str:
+    if not isinstance(name, str) or not name or name.strip() != name:
+        raise SpecError(f"invalid layer name {name!r}", where=_key(where, entry, "name"),
+                        fix="use a non-empty name without surrounding spaces")
+    if name == INPUT:
+        raise SpecError("'input' is reserved for the network's (or block's) input",
+                        where=_key(where, entry, "name"), fix="choose another name")
+    if name in scope.local:
+        first = scope.first_marks.get(name)
+        at = f" (first used at line {first})" if first else ""
+        raise SpecError(f"duplicate layer name '{name}'{at}", where=_key(where, entry, "name"),
+                        fix="give every layer a unique name")
+    scope.first_marks[name] = where.line
+    return scope.prefix + name
+
+
+def _auto_name(scope: Scope, kind: str) -> str:
+    scope.counters[kind] = scope.counters.get(kind, 0) + 1
+    name = f"{kind}_{scope.counters[kind]}"
+    while name in scope.local:  # a user took the name already
+        scope.counters[kind] += 1
+        name = f"{kind}_{scope.counters[kind]}"
+    return name
+
+
+def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: str,
+                  where: Location) -> str:
+    kind = entry.get("type")
+    if kind not in REGISTRY:
+        what = "missing 'type'" if kind is None else f"unknown layer type '{kind}'"
+        raise SpecError(what, where=_key(where, entry, "type") if kind is not None else where,
+                        fix=suggestion(str(kind), REGISTRY, "layer types"))
+    local_name = entry.get("name") or _auto_name(scope, kind)
+    where = Location(where.file, where.line, where.column, scope.prefix + str(local_name), kind)
+    active = _truthy_if(entry, where)
+    fields = SourceDict({k: v for k, v in entry.items() if k != "if"})
+    fields.mark, fields.key_marks = entry.mark, entry.key_marks
+    cls = REGISTRY[kind]
+    try:
+        layer = cls.model_validate(fields)
+    except ValidationError as exc:
+        raise layer_error(exc, cls, fields, where) from None
+    full = _claim_name(scope, local_name, entry, where)
+    refs = list(layer.inputs) if layer.inputs is not None else [previous]
+    if layer.inputs is not None and not layer.inputs:
+        raise SpecError("'inputs' is empty", where=_key(where, entry, "inputs"),
+                        fix="name at least one layer, or drop 'inputs' to use the previous one")
+    scope.local[local_name] = full
+    if not active:  # a dropped layer: references to it pass through to its first input
+        state.targets[full] = (refs[0], scope if layer.inputs is not None else None)
+        return full
+    index = len(state.nodes)
+    state.nodes.append(LayerNode(full, layer, (), scope.path, scope.kinds, where))
+    state.targets[full] = (full, None)
+    state.pending.append((index, refs if layer.inputs is not None else [], scope, where))
+    if layer.inputs is None:
+        state.nodes[index] = _with_inputs(state.nodes[index], (previous,))
+    return full
+
+
+def _with_inputs(node: LayerNode, inputs: tuple[str, ...]) -> LayerNode:
+    return LayerNode(node.name, node.layer, inputs, node.block_path, node.block_kinds,
+                     node.where)
+
+
+def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previous: str,
+                       stack: tuple[str, ...], where: Location) -> str:
+    for key in entry:
+        if key not in BLOCK_KEYS:
+            raise SpecError(f"unknown key '{key}' in a block use", where=_key(where, entry, key),
+                            fix=suggestion(key, BLOCK_KEYS, "block-use keys"))
+    kind = entry["block"]
+    if kind not in state.blocks:
+        raise SpecError(f"unknown block '{kind}'", where=_key(where, entry, "block"),
+                        fix=suggestion(str(kind), state.blocks, "blocks"))
+    if kind in stack:
+        chain = " → ".join((*stack, kind))
+        raise GraphError(f"block '{kind}' uses itself: {chain}",
+                         where=_key(where, entry, "block"),
+                         fix="a block cannot contain itself, directly or through other blocks")
+    definition = state.blocks[kind]
+    if not isinstance(definition, SourceDict) or "layers" not in definition:
+        raise SpecError(f"block '{kind}' must be a mapping with 'layers'",
+                        where=mark_location(state.file, definition),
+                        fix="write `layers:` (and optionally `params:`) under the block name")
+    for key in definition:
+        if key not in ("params", "layers", "description"):
+            mark = definition.key_marks[key]
+            raise SpecError(f"unknown key '{key}' in block '{kind}'",
+                            where=Location(state.file, mark.line, mark.column),
+                            fix=suggestion(key, ("params", "layers", "description"), "keys"))
+    repeat = entry.get("repeat", 1)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise SpecError(f"'repeat' must be a positive integer, got {repeat!r}",
+                        where=_key(where, entry, "repeat"), fix="write e.g. `repeat: 3`")
+    local_name = entry.get("name") or _auto_name(scope, str(kind))
+    full = _claim_name(scope, local_name, entry, where)
+    active = _truthy_if(entry, where)
+    inputs = entry.get("inputs")
+    if inputs is not None:
+        if not isinstance(inputs, list) or len(inputs) != 1:
+            raise SpecError("a block takes exactly one input", where=_key(where, entry, "inputs"),
+                            fix="write `inputs: [name]`, or concat the branches first")
+        state.targets[full + "#in"] = (inputs[0], scope)
+        previous = full + "#in"
+    scope.local[local_name] = full
+    if not active:
+        state.targets[full] = (previous, None)
+        return full
+    declared = _block_params(definition, kind, state.file)
+    current = previous
+    for i in range(1, repeat + 1):
+        instance = full if repeat == 1 else f"{full}.{i}"
+        args = _block_args(entry, declared, kind, i, where, state.file)
+        inner = Scope(prefix=instance + ".", input_ref=current, args=args,
+                      path=(*scope.path, instance), kinds=(*scope.kinds, kind))
+        inner.local[INPUT] = current
+        current = _expand_list(state, definition["layers"], inner, current, (*stack, kind))
+        if repeat > 1:
+            scope.local[f"{local_name}.{i}"] = instance
+            state.targets[instance] = (current, None)
+    state.targets[full] = (current, None)
+    return full
+
+
+def _block_params(definition: SourceDict, kind: str, file: str) -> dict[str, Any]:
+    params = definition.get("params") or {}
+    if isinstance(params, list):
+        return {name: None for name in params}
+    if not isinstance(params, dict):
+        raise SpecError(f"params of block '{kind}' must be a mapping or a list of names",
+                        where=mark_location(file, params), fix="write `params: {c: ~, k: 3}`")
+    return dict(params)
+
+
+def _block_args(entry: SourceDict, declared: dict[str, Any], kind: str, repetition: int,
+                where: Location, file: str) -> dict[str, Any]:
+    args = dict(declared)
+    for key in ("args", "first"):
+        given = entry.get(key) or {}
+        if key == "first" and repetition != 1:
+            continue
+        if not isinstance(given, dict):
+            raise SpecError(f"'{key}' must be a mapping of parameter values",
+                            where=_key(where, entry, key), fix=f"write `{key}: {{name: value}}`")
+        for name, value in given.items():
+            if name not in declared:
+                raise SpecError(
+                    f"block '{kind}' has no parameter '{name}'",
+                    where=Location(file, *(_mark_pair(given, name) or (where.line, where.column)),
+                                   field=f"{key}.{name}"),
+                    fix=suggestion(name, declared, "parameters"),
+                )
+            args[name] = value
+    missing = [name for name, value in args.items() if value is None]
+    if missing:
+        raise SpecError(f"block '{kind}' needs a value for parameter '{missing[0]}'",
+                        where=_key(where, entry, "args"),
+                        fix=f"add `{missing[0]}: …` under args:")
+    return args
+
+
+def _mark_pair(mapping: Any, key: str) -> tuple[int, int] | None:
+    mark = mapping.key_marks.get(key) if isinstance(mapping, SourceDict) else None
+    return (mark.line, mark.column) if mark else None
+
+
+# --- resolving references -------------------------------------------------------------------
+
+
+def _lookup(state: Expansion, ref: Any, scope: Scope, where: Location) -> str:
+    """The full name of the concrete layer a reference written in ``scope`` means."""
+    if not isinstance(ref, str):
+        raise SpecError(f"an input must be a layer name, got {ref!r}", where=where,
+                        fix="write the name of an earlier layer")
+    if ref in scope.local:
+        return _follow(state, scope.local[ref], where)
+    if ref == INPUT:
+        return _follow(state, scope.input_ref, where)
+    if ref in state.targets:
+        return _follow(state, ref, where)
+    known = [*scope.local, INPUT, *(t for t in state.targets if "#" not in t)]
+    raise GraphError(f"unknown input '{ref}'", where=Location(
+        where.file, where.line, where.column, where.layer, where.kind, "inputs"),
+        fix=suggestion(ref, known, "layer names"))
+
+
+def _follow(state: Expansion, name: str, where: Location, depth: int = 0) -> str:
+    """Follow aliases (dropped layers, block outputs) to a concrete layer or the input."""
+    if name == INPUT:
+        return INPUT
+    if depth > len(state.targets) + 1:
+        raise GraphError(f"the inputs of '{name}' refer to each other in a loop", where=where,
+                         fix="make every input name an earlier layer")
+    target, scope = state.targets.get(name, (name, None))
+    if target == name and scope is None:
+        return name
+    if scope is not None:
+        return _lookup(state, target, scope, where)
+    return _follow(state, target, where, depth + 1)
+
+
+def _resolve(state: Expansion) -> list[LayerNode]:
+    for index, refs, scope, where in state.pending:
+        if refs:
+            names = tuple(_lookup(state, ref, scope, where) for ref in refs)
+        else:
+            names = tuple(_follow(state, n, where) for n in state.nodes[index].inputs)
+        state.nodes[index] = _with_inputs(state.nodes[index], names)
+    return state.nodes

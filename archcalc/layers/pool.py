@@ -1,0 +1,321 @@
+"""Pooling: max, average, Lp (the notes' L2-norm pooling), LeNet's trainable subsampling,
+global and adaptive average/max pooling."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal
+
+from ..geometry import ReceptiveField, Rounding, fmt_int, to_pair
+from .base import Context, Cost, Inferred, Layer, Shape, TensorSpec, numel
+from .fields import Padding, RoundingField, Size
+from .window import (
+    Window,
+    check_pool_padding,
+    infer_window,
+    make_window,
+    window_field,
+)
+
+
+class _WindowPool(Layer):
+    """Shared fields and arithmetic of the sliding-window pools.
+
+    H' = (H − F_eff + P_top + P_bottom)/S + 1 (stride defaults to the kernel size);
+    no parameters; channels unchanged.
+    """
+
+    type: str
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Padding = 0
+    ceil_mode: bool = False
+    rounding: RoundingField = None
+
+    family = "pool"
+
+    @property
+    def window(self) -> Window:
+        return make_window(self.kernel_size, self.stride)
+
+    def effective_rounding(self, ctx: Context) -> Rounding:
+        if self.rounding:
+            return self.rounding
+        return "ceil" if self.ceil_mode else ctx.rounding
+
+    def infer(self, ins: list[Shape], ctx: Context) -> Inferred:
+        c, _, _ = self.require_map(ins[0])
+        inferred = infer_window(ins[0], self.window, self.padding, self.effective_rounding(ctx), c)
+        check_pool_padding(self.window, inferred.resolved["padding"])
+        return inferred
+
+    def tensors(self, ins: list[Shape], out: Shape) -> list[TensorSpec]:
+        return []
+
+    def receptive_field(self, fields: list[ReceptiveField], ins: list[Shape],
+                        inferred: Inferred) -> ReceptiveField:
+        return window_field(fields[0], self.window, inferred)
+
+    def _pool_args(self, inferred: Inferred) -> dict:
+        window = self.window
+        return {"kernel": window.kernel, "stride": window.stride,
+                "padding": inferred.resolved["padding"], "out_hw": inferred.resolved["out_hw"]}
+
+    def _label(self, name: str) -> str:
+        kh, kw = self.window.kernel
+        return f"{name} {kh}×{kw}/{self.window.stride[0]}"
+
+
+class MaxPool2d(_WindowPool):
+    """Max pooling: each output is the largest of its F_h×F_w window (padding counts as −∞).
+
+    Comparisons = H'·W'·C·(F_h·F_w − 1); no MACs, no FLOPs.
+    """
+
+    type: Literal["max_pool2d"]
+    dilation: Size = 1
+
+    examples = (
+        # AlexNet pool1: (55 − 3)/2 + 1 = 27, overlapping windows
+        {"input": (96, 55, 55), "fields": {"kernel_size": 3, "stride": 2},
+         "shape": (96, 27, 27), "params": 0, "macs": 0},
+        # GoogLeNet pool on 112 with ceil: ⌈(112 − 3)/2⌉ + 1 = 56
+        {"input": (64, 112, 112), "fields": {"kernel_size": 3, "stride": 2, "ceil_mode": True},
+         "shape": (64, 56, 56), "params": 0, "macs": 0},
+        # the notes' 6×6 example: 2×2 stride 2 -> 3×3
+        {"input": (1, 6, 6), "fields": {"kernel_size": 2, "stride": 2},
+         "shape": (1, 3, 3), "params": 0, "macs": 0},
+    )
+
+    @property
+    def window(self) -> Window:
+        return make_window(self.kernel_size, self.stride, self.dilation)
+
+    def cost(self, ins, out):
+        n = numel(out)
+        return Cost(0, 0, comparisons=n * (self.window.area - 1))
+
+    def forward(self, xs, params, inferred):
+        from .. import kernels
+
+        return kernels.max_pool2d(xs[0], dilation=self.window.dilation,
+                                  **self._pool_args(inferred))
+
+    def label(self) -> str:
+        return self._label("max pool")
+
+
+class AvgPool2d(_WindowPool):
+    """Average pooling: mean of each F_h×F_w window.
+
+    FLOPs = H'·W'·C·F_h·F_w (F_h·F_w − 1 adds and one divide per output); no MACs.
+    """
+
+    type: Literal["avg_pool2d"]
+    count_include_pad: bool = True
+
+    examples = (
+        # GoogLeNet's head: 7×7 average pool on 7×7×1024 -> 1×1×1024
+        {"input": (1024, 7, 7), "fields": {"kernel_size": 7, "stride": 1},
+         "shape": (1024, 1, 1), "params": 0, "macs": 0},
+    )
+
+    def cost(self, ins, out):
+        return Cost(0, numel(out) * self.window.area,
+                    flops_formula=f"{fmt_int(numel(out))}·{self.window.area}")
+
+    def forward(self, xs, params, inferred):
+        from .. import kernels
+
+        return kernels.avg_pool2d(xs[0], count_include_pad=self.count_include_pad,
+                                  **self._pool_args(inferred))
+
+    def label(self) -> str:
+        return self._label("avg pool")
+
+
+class LpPool2d(_WindowPool):
+    """Power-average (Lp) pooling: (Σ x^p)^(1/p) over each window; p = 2 is L2-norm pooling.
+
+    p = 2: FLOPs = H'·W'·C·(2·F_h·F_w − 1) (squares and adds), one square root per output;
+    other p: F_h·F_w powers and one root per output (transcendentals), F_h·F_w − 1 adds.
+    """
+
+    type: Literal["lp_pool2d"]
+    norm_type: float = 2.0
+
+    examples = (
+        {"input": (4, 8, 8), "fields": {"kernel_size": 2, "norm_type": 2},
+         "shape": (4, 4, 4), "params": 0, "macs": 0},
+    )
+
+    def cost(self, ins, out):
+        n, k = numel(out), self.window.area
+        if self.norm_type == 2:
+            return Cost(0, n * (2 * k - 1), transcendentals=n)
+        return Cost(0, n * (k - 1), transcendentals=n * (k + 1))
+
+    def forward(self, xs, params, inferred):
+        from .. import kernels
+
+        args = self._pool_args(inferred)
+        del args["padding"]
+        return kernels.lp_pool2d(xs[0], p=self.norm_type, **args)
+
+    def label(self) -> str:
+        return self._label(f"L{self.norm_type:g} pool")
+
+
+class Subsample2d(_WindowPool):
+    """LeNet-5's trainable subsampling: y = coefficient_c · mean(window) + bias_c per map.
+
+    params = 2·C (one coefficient and one bias per map);
+    FLOPs = H'·W'·C·(F_h·F_w + 1): the window sum, the scaled mean and the bias — LeCun's
+    "connections" (S2: 14·14·6·(4 + 1) = 5,880).
+    """
+
+    type: Literal["subsample2d"]
+    kernel_size: Size = 2
+    bias: bool = True
+    trainable: bool = True
+
+    examples = (
+        # LeNet-5 S2: 28×28×6 -> 14×14×6, 12 params
+        {"input": (6, 28, 28), "fields": {}, "shape": (6, 14, 14), "params": 12, "macs": 0},
+    )
+
+    def tensors(self, ins, out):
+        c = ins[0][0]
+        specs = [TensorSpec("weight", (c,), "weight", f"{c} coefficients", self.trainable)]
+        if self.bias:
+            specs.append(TensorSpec("bias", (c,), "bias", f"{c}", self.trainable))
+        return specs
+
+    def cost(self, ins, out):
+        n, k = numel(out), self.window.area
+        return Cost(0, n * (k + 1), flops_formula=f"{fmt_int(n)}·({k} + 1)")
+
+    def forward(self, xs, params, inferred):
+        from .. import kernels
+
+        args = self._pool_args(inferred)
+        del args["padding"]
+        bias = params["bias"] if self.bias else 0 * params["weight"]
+        return kernels.subsample2d(xs[0], params["weight"], bias, **args)
+
+    def label(self) -> str:
+        return self._label("subsample")
+
+
+class _GlobalPool(Layer):
+    """Shared shape rule of global pooling: C×H×W -> C×1×1, one window over the whole map."""
+
+    type: str
+    family = "pool"
+
+    def infer(self, ins, ctx):
+        c, h, w = self.require_map(ins[0])
+        return Inferred((c, 1, 1), (f"{h}×{w} window over the whole map -> 1×1",),
+                        {"out_hw": (1, 1)})
+
+    def tensors(self, ins, out):
+        return []
+
+    def receptive_field(self, fields, ins, inferred):
+        _, h, w = ins[0]
+        return fields[0].window((h, w), (h, w), (0, 0))
+
+
+class GlobalAvgPool2d(_GlobalPool):
+    """Global average pooling (NiN, GoogLeNet): the mean of each map. FLOPs = C·H·W."""
+
+    type: Literal["global_avg_pool2d"]
+
+    examples = ({"input": (1024, 7, 7), "fields": {}, "shape": (1024, 1, 1), "params": 0,
+                 "macs": 0},)
+
+    def cost(self, ins, out):
+        return Cost(0, numel(ins[0]), flops_formula="one add or divide per input value")
+
+    def forward(self, xs, params, inferred):
+        return xs[0].mean(axis=(2, 3), keepdims=True)
+
+    def label(self) -> str:
+        return "global avg pool"
+
+
+class GlobalMaxPool2d(_GlobalPool):
+    """Global max pooling: the largest value of each map. Comparisons = C·(H·W − 1)."""
+
+    type: Literal["global_max_pool2d"]
+
+    examples = ({"input": (512, 7, 7), "fields": {}, "shape": (512, 1, 1), "params": 0,
+                 "macs": 0},)
+
+    def cost(self, ins, out):
+        c, h, w = ins[0]
+        return Cost(0, 0, comparisons=c * (h * w - 1))
+
+    def forward(self, xs, params, inferred):
+        return xs[0].max(axis=(2, 3), keepdims=True)
+
+    def label(self) -> str:
+        return "global max pool"
+
+
+def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive bins: bin i spans [⌊i·n/out⌋, ⌈(i + 1)·n/out⌉)."""
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+
+class AdaptiveAvgPool2d(Layer):
+    """Adaptive average pooling to a fixed output size (torchvision's VGG/AlexNet heads).
+
+    Bin i covers [⌊i·H/H'⌋, ⌈(i + 1)·H/H'⌉); FLOPs = Σ over outputs of the bin area, × C.
+    """
+
+    type: Literal["adaptive_avg_pool2d"]
+    output_size: Size
+
+    family = "pool"
+    examples = (
+        # torchvision VGG on a 7×7 map: identity-sized bins
+        {"input": (512, 7, 7), "fields": {"output_size": 7}, "shape": (512, 7, 7),
+         "params": 0, "macs": 0},
+        # AlexNet (torchvision) 6×6 from 13×13 would not divide: bins overlap
+        {"input": (256, 13, 13), "fields": {"output_size": 6}, "shape": (256, 6, 6),
+         "params": 0, "macs": 0},
+    )
+
+    def infer(self, ins, ctx):
+        c, h, w = self.require_map(ins[0])
+        oh, ow = to_pair(self.output_size)
+        return Inferred((c, oh, ow), (f"{h}×{w} split into {oh}×{ow} bins",),
+                        {"out_hw": (oh, ow)})
+
+    def tensors(self, ins, out):
+        return []
+
+    def cost(self, ins, out):
+        c, h, w = ins[0]
+        oh, ow = out[1:]
+        rows = sum(b - a for a, b in adaptive_bins(h, oh))
+        cols = sum(b - a for a, b in adaptive_bins(w, ow))
+        return Cost(0, c * rows * cols)
+
+    def receptive_field(self, fields, ins, inferred):
+        _, h, w = ins[0]
+        oh, ow = inferred.shape[1:]
+        biggest = (max(b - a for a, b in adaptive_bins(h, oh)),
+                   max(b - a for a, b in adaptive_bins(w, ow)))
+        return fields[0].window(biggest, (Fraction(h, oh), Fraction(w, ow)), (0, 0))
+
+    def forward(self, xs, params, inferred):
+        from .. import kernels
+
+        return kernels.adaptive_avg_pool2d(xs[0], inferred.shape[1:])
+
+    def label(self) -> str:
+        oh, ow = to_pair(self.output_size)
+        return f"adaptive avg pool → {oh}×{ow}"
+

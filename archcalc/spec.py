@@ -1,0 +1,253 @@
+"""The spec language: a network as validated pydantic models, loaded from YAML with locations.
+
+    name: vgg16
+    input: [3, 224, 224]          # C, H, W — or {channels: 3, height: 224, width: 224}
+    rounding: exact               # exact | floor (PyTorch) | ceil (Caffe)
+    params: {aux: false}          # network parameters, `$aux` below; --set aux=true
+    blocks: {…}                   # reusable parametrised groups of layers
+    layers: [{type: conv2d, …}, {block: …, repeat: 3}, …]
+    outputs: [fc8]                # extra outputs (aux classifiers); default: the last layer
+    expect: {totals: {…}, layers: {…}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import Location, SpecError
+from .layers import Layer
+from .messages import suggestion, validation_error
+from .yaml_source import SourceDict, SourceList, mark_of, parse_yaml, read_text
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "specs"
+
+TOTAL_CLAIMS = ("params", "trainable_params", "non_trainable_params", "buffers", "macs",
+                "flops", "output_shape", "layers", "receptive_field")
+LAYER_CLAIMS = ("output_shape", "params", "weights", "bias", "macs", "flops",
+                "receptive_field", "rf_stride")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputShape(Frozen):
+    """The network input, batch excluded: [C, H, W] or {channels, height, width}."""
+
+    channels: int = Field(gt=0, strict=True)
+    height: int = Field(gt=0, strict=True)
+    width: int = Field(gt=0, strict=True)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+
+class Claim(Frozen):
+    """One value a spec author asserts, with where it comes from."""
+
+    value: Any
+    source: str | None = None
+    tolerance: float | None = Field(None, ge=0)  # relative, for rounded published figures
+
+
+class Expectations(Frozen):
+    source: str | None = None  # the default source of every claim below
+    totals: dict[str, Claim] = {}
+    layers: dict[str, dict[str, Claim]] = {}
+
+    @field_validator("totals", mode="before")
+    @classmethod
+    def _wrap_totals(cls, value: Any) -> Any:
+        return {k: _claim(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _wrap_layers(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {name: {k: _claim(v) for k, v in claims.items()} if isinstance(claims, dict)
+                else claims for name, claims in value.items()}
+
+
+def _claim(value: Any) -> Any:
+    if isinstance(value, dict) and "value" in value:
+        return value
+    return {"value": value}
+
+
+@dataclass(frozen=True)
+class LayerNode:
+    """One concrete layer after block expansion."""
+
+    name: str  # full dotted name, e.g. 'inception_3a.branch2.conv'
+    layer: Layer
+    inputs: tuple[str, ...]  # full names; 'input' is the network input
+    block_path: tuple[str, ...]  # enclosing block instances, outermost first
+    block_kinds: tuple[str, ...]  # the block definitions they instantiate
+    where: Location
+
+    @property
+    def kind(self) -> str:
+        return self.layer.type
+
+
+class NetworkSpec(Frozen):
+    """A whole network: its declaration and its layers after block expansion."""
+
+    name: str
+    description: str = ""
+    source: str | None = None
+    input: InputShape
+    rounding: Literal["exact", "floor", "ceil"] = "exact"
+    params: dict[str, Any] = {}
+    blocks: dict[str, Any] = {}
+    layers: list[Any]
+    outputs: list[str] | None = None
+    expect: Expectations | None = None
+
+    file: str = "<spec>"
+    nodes: tuple[Any, ...] = ()  # LayerNode, filled by load_spec
+    output_names: tuple[str, ...] = ()
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input_as_list(cls, value: Any) -> Any:
+        if isinstance(value, list) and len(value) == 3:
+            return {"channels": value[0], "height": value[1], "width": value[2]}
+        if isinstance(value, list):
+            raise ValueError(f"give [C, H, W] (3 numbers), not {len(value)}")
+        return value
+
+    @field_validator("layers")
+    @classmethod
+    def _some_layers(cls, value: list) -> list:
+        if not value:
+            raise ValueError("a network needs at least one layer")
+        return value
+
+
+SPEC_FIELDS = [f for f in NetworkSpec.model_fields if f not in ("file", "nodes", "output_names")]
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.stem for p in BUNDLED_DIR.glob("*.yaml"))
+
+
+def resolve_path(spec: str | Path) -> Path:
+    """A path as given, or the bundled spec of that name ('vgg16' -> specs/vgg16.yaml)."""
+    path = Path(spec)
+    if path.exists():
+        return path
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    bundled = BUNDLED_DIR / f"{stem}.yaml"
+    if path.parent == Path(".") and bundled.exists():
+        return bundled
+    if path.parent == Path(".") and not path.suffix:
+        raise SpecError(
+            f"no file '{spec}' and no bundled spec of that name",
+            where=Location(str(spec)),
+            fix=suggestion(stem, bundled_names(), "bundled specs"),
+        )
+    return path  # read_text reports the missing file
+
+
+def load_spec(spec: str | Path, *, overrides: dict[str, Any] | None = None) -> NetworkSpec:
+    """Read, validate and expand a spec file (or bundled name) into a NetworkSpec."""
+    path = resolve_path(spec)
+    return parse_spec(read_text(path), file=_display_name(path), overrides=overrides)
+
+
+def _display_name(path: Path) -> str:
+    try:
+        if path.resolve().is_relative_to(BUNDLED_DIR):
+            return f"specs/{path.name}"
+    except OSError:  # pragma: no cover - unresolvable paths keep their text
+        pass
+    return str(path)
+
+
+def parse_spec(text: str, *, file: str = "<spec>",
+               overrides: dict[str, Any] | None = None) -> NetworkSpec:
+    """Validate and expand YAML text into a NetworkSpec."""
+    from .blocks import expand
+
+    data = parse_yaml(text, file)
+    here = Location(file, 1, 1)
+    if not isinstance(data, SourceDict):
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise SpecError(f"a spec must be a mapping with name, input and layers; found {found}",
+                        where=here, fix="start from a bundled spec, e.g. `archcalc show vgg16`")
+    for key in data:
+        if key not in SPEC_FIELDS:
+            mark = data.key_marks[key]
+            raise SpecError(f"unknown top-level key '{key}'",
+                            where=Location(file, mark.line, mark.column),
+                            fix=suggestion(key, SPEC_FIELDS, "top-level keys"))
+    if "layers" in data and not isinstance(data["layers"], SourceList):
+        mark = data.key_marks["layers"]
+        raise SpecError("'layers' must be a list of layers",
+                        where=Location(file, mark.line, mark.column),
+                        fix="write each layer as a `- type: …` item")
+    try:
+        spec = NetworkSpec.model_validate({**data, "file": file})
+    except ValidationError as exc:
+        raise _top_level_error(exc, data, file) from None
+    params = dict(spec.params)
+    for key, value in (overrides or {}).items():
+        if key not in params:
+            raise SpecError(f"--set {key}: the spec has no parameter '{key}'",
+                            where=Location(file),
+                            fix=suggestion(key, params, "parameters") if params
+                            else "this spec declares no params:")
+        params[key] = value
+    nodes, outputs = expand(data, params, file)
+    return spec.model_copy(update={"nodes": tuple(nodes), "output_names": tuple(outputs),
+                                   "params": params})
+
+
+def _top_level_error(exc: ValidationError, data: SourceDict, file: str) -> SpecError:
+    first = exc.errors(include_url=False)[0]
+    loc = first["loc"]
+    key = str(loc[0]) if loc else None
+    node: Any = data
+    mark = data.mark
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            mark = node.key_marks.get(part, mark) if isinstance(node, SourceDict) else mark
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            mark = node.item_marks[part] if isinstance(node, SourceList) else mark
+            node = node[part]
+        else:
+            break
+    where = Location(file, mark.line if mark else None, mark.column if mark else None,
+                     field=".".join(str(p) for p in loc) or None)
+    if key == "input" and first["type"] in ("greater_than", "int_type"):
+        return SpecError(f"input sizes must be positive integers, got {node!r}", where=where,
+                         fix="write input: [channels, height, width], e.g. [3, 224, 224]")
+    if first["type"] == "missing":
+        return SpecError(f"missing required key '{loc[-1]}'", where=where,
+                         fix=f"add `{loc[-1]}: …`" + (" (e.g. [3, 224, 224])"
+                                                       if loc[-1] == "input" else ""))
+    if first["type"] == "extra_forbidden":
+        parent = {"input": ["channels", "height", "width"],
+                  "expect": ["source", "totals", "layers"]}.get(str(loc[0]), [])
+        return SpecError(f"unknown key '{loc[-1]}'", where=where,
+                         fix=suggestion(str(loc[-1]), parent, "keys"))
+    message = first["msg"].removeprefix("Value error, ")
+    return SpecError(f"{message} (got {node!r})", where=where, fix=None)
+
+
+def layer_error(exc: ValidationError, cls: type[Layer], data: SourceDict,
+                where: Location) -> SpecError:
+    return validation_error(exc, cls, data, where, what_kind=f"fields of {cls.kind()}")
+
+
+def mark_location(file: str, value: Any, **extra: Any) -> Location:
+    mark = mark_of(value)
+    return Location(file, mark.line if mark else None, mark.column if mark else None, **extra)

@@ -1,0 +1,224 @@
+"""Read YAML safely into plain Python values that remember where they came from.
+
+Only YAML's core scalars are built (YAML 1.2 rules, so ``on``/``no`` stay strings and
+``1e-5`` is a float); tags that construct objects are refused; duplicate keys, anchor
+bombs and deeply nested documents are rejected within fixed budgets.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import Location, SpecError
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 2_000_000
+
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
+_SPECIAL_FLOATS = {
+    ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf,
+    ".nan": math.nan, ".Inf": math.inf, "-.Inf": -math.inf, ".NaN": math.nan,
+}
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge",
+    "tag:yaml.org,2002:timestamp",  # an implicit date is kept as the text written
+}
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A 1-based line and column in a source file."""
+
+    line: int
+    column: int
+
+
+class SourceDict(dict):
+    """A mapping read from YAML, with where it starts and where each key is."""
+
+    mark: Mark | None = None
+    key_marks: dict[str, Mark]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_marks = {}
+
+
+class SourceList(list):
+    """A sequence read from YAML; ``item_marks[i]`` is where item ``i`` starts."""
+
+    mark: Mark | None = None
+    item_marks: list[Mark]
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.item_marks = []
+
+
+def mark_of(value: object) -> Mark | None:
+    return getattr(value, "mark", None)
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed YAML node tree into SourceDict/SourceList/scalars within budgets."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.nodes = 0
+
+    def error(self, node: yaml.Node, what: str, fix: str) -> SpecError:
+        mark = _mark(node)
+        return SpecError(what, where=Location(self.file, mark.line, mark.column), fix=fix)
+
+    def build(self, node: yaml.Node, depth: int = 0) -> object:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.error(
+                node,
+                f"the document expands to more than {MAX_NODES:,} values "
+                "(anchors and aliases multiply)",
+                "write the spec without deeply nested aliases; use blocks with repeat: instead",
+            )
+        if depth > MAX_DEPTH:
+            raise self.error(node, f"the document is nested deeper than {MAX_DEPTH} levels",
+                             "flatten the structure")
+        if node.tag not in _STANDARD_TAGS:
+            raise self.error(node, f"YAML tag '{node.tag}' is not allowed",
+                             "remove the tag; specs hold only plain values")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, depth)
+        if isinstance(node, yaml.SequenceNode):
+            out = SourceList()
+            out.mark = _mark(node)
+            for item in node.value:
+                out.item_marks.append(_mark(item))
+                out.append(self.build(item, depth + 1))
+            return out
+        return self._scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, depth: int) -> SourceDict:
+        out = SourceDict()
+        out.mark = _mark(node)
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise self.error(key_node, "YAML merge keys ('<<') are not supported",
+                                 "write the keys out, or use a block with parameters")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(key_node, "a mapping key must be a plain name",
+                                 "use a plain word as the key")
+            key = str(key_node.value)
+            if key in out:
+                first = out.key_marks[key]
+                raise self.error(
+                    key_node,
+                    f"duplicate key '{key}' (first given at line {first.line})",
+                    "keep one of them; YAML would silently keep only the last",
+                )
+            out.key_marks[key] = _mark(key_node)
+            out[key] = self.build(value_node, depth + 1)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode) -> object:
+        text = node.value
+        if node.style in ("'", '"', "|", ">") or node.tag == "tag:yaml.org,2002:str":
+            return text
+        if text in ("", "~", "null", "Null", "NULL"):
+            return None
+        if text in ("true", "True", "TRUE"):
+            return True
+        if text in ("false", "False", "FALSE"):
+            return False
+        if _INT.match(text):
+            return int(text.replace("_", ""))
+        if _FLOAT.match(text) and any(ch in text for ch in ".eE"):
+            return float(text.replace("_", ""))
+        if text in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[text]
+        return text
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Reject deep nesting from the token stream, before the recursive composer sees it."""
+    depth = 0
+    opening = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
+               yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+    closing = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, opening):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = token.start_mark
+                raise SpecError(
+                    f"the document is nested deeper than {MAX_DEPTH} levels",
+                    where=Location(file, mark.line + 1, mark.column + 1),
+                    fix="flatten the structure",
+                )
+        elif isinstance(token, closing):
+            depth -= 1
+
+
+def parse_yaml(text: str, file: str) -> object:
+    """Parse YAML text into SourceDict/SourceList/scalars, raising SpecError with a location."""
+    try:
+        _check_depth(text, file)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        fix = "check indentation, brackets and quotes near that position"
+        if "\t" in problem or "tab" in problem:
+            fix = "indent with spaces; YAML does not allow tabs"
+        raise SpecError(f"YAML syntax error: {problem}", where=where, fix=fix) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML syntax error: {exc}", where=Location(file),
+                        fix="check the file is YAML") from None
+    except RecursionError:
+        raise SpecError(f"the document is nested deeper than {MAX_DEPTH} levels",
+                        where=Location(file), fix="flatten the structure") from None
+    if node is None:
+        return None
+    return _Builder(file).build(node)
+
+
+def read_text(path: Path) -> str:
+    """Read a spec file as UTF-8 within the size budget, with a clear error for every failure."""
+    file = str(path)
+    if not path.exists():
+        raise SpecError("file not found", where=Location(file),
+                        fix="check the path, or give a bundled name such as 'vgg16'")
+    if path.is_dir():
+        raise SpecError("is a directory, not a spec file", where=Location(file),
+                        fix="name a .yaml file inside it")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SpecError(f"file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                        where=Location(file), fix="use blocks with repeat: to shorten the spec")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read file: {exc.strerror}", where=Location(file),
+                        fix="check the file's permissions") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            where=Location(file, line, column),
+            fix="save the file as UTF-8",
+        ) from None

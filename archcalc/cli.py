@@ -14,7 +14,7 @@ import click
 from .errors import ArchcalcError
 
 
-def _console(stderr: bool = False):
+def console(stderr: bool = False):
     """A rich console; when output is piped, wide enough that no number is cut."""
     from rich.console import Console
 
@@ -31,12 +31,38 @@ def handle_errors(command):
         try:
             return command(*args, **kwargs)
         except ArchcalcError as exc:
-            if click.get_current_context().find_root().params.get("traceback"):
+            if _want_traceback():
                 raise
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except MemoryError:
+            if _want_traceback():
+                raise
+            click.echo("error: out of memory. Fix: try a smaller input, batch or network.",
+                       err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug in archcalc, not in the user's input
+            if _want_traceback():
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc}. This is a bug in archcalc; "
+                       "please report it with the output of --traceback.", err=True)
+            sys.exit(3)
 
     return wrapper
+
+
+def _want_traceback() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("traceback"))
+
+
+spec_argument = click.argument("spec", metavar="SPEC")
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override a network parameter declared under params:.")
+force_option = click.option("--force", is_flag=True, help="Replace an existing output file.")
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -52,11 +78,6 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
     return overrides
 
 
-spec_argument = click.argument("spec", metavar="SPEC")
-set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                          help="Override a network parameter declared under params:.")
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--traceback", is_flag=True, help="Show the Python traceback on errors.")
 @click.version_option(package_name="archcalc")
@@ -67,43 +88,16 @@ def cli(traceback: bool) -> None:
     """
 
 
-@cli.command()
-@spec_argument
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]),
-              default="table", show_default=True)
-@click.option("--chw", is_flag=True, help="Show shapes as C×H×W instead of H×W×C.")
-@click.option("--depth", type=click.IntRange(min=0), default=None,
-              help="Fold blocks nested deeper than N into one row each (0: every block).")
-@click.option("--wide", is_flag=True, help="Add weights, bias and FLOPs columns.")
-@click.option("--dtype", type=click.Choice(["float32", "float64", "float16", "bfloat16", "int8"]),
-              default="float32", show_default=True, help="For memory sizes.")
-@set_option
-@handle_errors
-def summary(spec: str, fmt: str, chw: bool, depth: int | None, wide: bool, dtype: str,
-            overrides: tuple[str, ...]) -> None:
-    """Per-layer table of shapes, params, MACs and receptive fields, with totals."""
-    from .analysis import analyze
-    from .report import render
-    from .spec import load_spec
+def _register_commands() -> None:
+    """Each command family lives in its own module under archcalc/commands/."""
+    from .commands import COMMAND_MODULES
 
-    analysis = analyze(load_spec(spec, overrides=parse_overrides(overrides)), dtype=dtype)
-    options = {"depth": depth, "chw": chw}
-    if fmt == "table":
-        options["wide"] = wide
-    out = render(analysis, fmt, **options)
-    if isinstance(out, str):
-        click.echo(out, nl=not out.endswith("\n"))
-    else:
-        _console().print(out)
+    for module in COMMAND_MODULES:
+        for command in module.COMMANDS:
+            cli.add_command(command)
 
 
-@cli.command(name="list")
-def list_specs() -> None:
-    """List the bundled specs."""
-    from .spec import bundled_names
-
-    for name in bundled_names():
-        click.echo(name)
+_register_commands()
 
 
 def main() -> None:

@@ -1,0 +1,3 @@
+"""`archcalc export` commands (not written yet)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""`archcalc render` commands (not written yet)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""`archcalc run` commands (not written yet)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""`archcalc verify` commands (not written yet)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""`archcalc work` commands (not written yet)."""
+
+COMMANDS: list = []

@@ -1,0 +1,509 @@
+"""The executor's NumPy maths, written once: padding, convolution, pooling, normalisation.
+
+Every tensor is batch-first NCHW. Results keep the input's dtype: parameters are cast to ``x.dtype``
+and nothing is upcast. Sizes are ``(h, w)`` pairs (an int means both); a conv or pool ``padding``
+is a resolved ``(top, bottom, left, right)``. These functions trust their caller (the layer classes
+validate user input) and raise ``ValueError`` only for inconsistent arguments.
+
+Convolution is one GEMM per image (and group) on an im2col matrix built from a strided window view;
+the batch is processed in chunks so that matrix stays under ``_COLS_BYTES``. A 1×1 convolution
+needs no im2col at all, and a depthwise one is a sum of ``kh·kw`` scaled shifted views. Pools are
+separable reductions over shifted strided views: no Python loop ever runs over pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+Pair = tuple[int, int]
+Pad4 = tuple[int, int, int, int]
+
+# Upper bound on one im2col / col2im temporary; the batch (then the rows) is chunked to fit.
+_COLS_BYTES = 64 << 20
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "batch_norm2d",
+    "conv2d",
+    "conv_transpose2d",
+    "local_response_norm",
+    "lp_pool2d",
+    "max_pool2d",
+    "pad2d",
+    "softmax",
+    "subsample2d",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _pair(v: int | Sequence[int], name: str) -> Pair:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    h, w = v
+    return int(h), int(w)
+
+
+def _pad4(v: Sequence[int], name: str) -> Pad4:
+    t, b, l, r = (int(p) for p in v)
+    if min(t, b, l, r) < 0:
+        raise ValueError(f"{name} must be non-negative, got {(t, b, l, r)}")
+    return t, b, l, r
+
+
+def _float_input(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"expected an NCHW tensor, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"expected a floating-point tensor, got {x.dtype}")
+    return x
+
+
+def _channel_param(p: np.ndarray | float, c: int, dtype: np.dtype) -> np.ndarray:
+    """A per-channel parameter as a (1, C, 1, 1) array of ``dtype`` (scalars broadcast)."""
+    return np.broadcast_to(np.asarray(p, dtype=dtype), (c,)).reshape(1, c, 1, 1)
+
+
+def _lowest(dtype: np.dtype) -> float | int:
+    return -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
+
+
+def _tap(
+    x: np.ndarray, i: int, j: int, stride: Pair, dilation: Pair, out_hw: Pair
+) -> np.ndarray:
+    """View of the (i, j) kernel tap for every output pixel: x[..., i·d + s·y, j·d + s·x]."""
+    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
+    return x[..., i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw]
+
+
+def _windows(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """Read-only view (N, C, kh, kw, H', W') with v[n, c, i, j, y, x] = x[n, c, s·y + d·i, s·x + d·j]."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    n, c, h, w = x.shape
+    if (ho - 1) * sh + (kh - 1) * dh >= h or (wo - 1) * sw + (kw - 1) * dw >= w:
+        raise ValueError(f"windows {kernel} for output {out_hw} do not fit input {(h, w)}")
+    s0, s1, s2, s3 = x.strides
+    return as_strided(
+        x,
+        shape=(n, c, kh, kw, ho, wo),
+        strides=(s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw),
+        writeable=False,
+    )
+
+
+def _out_size(n: int, k: int, s: int, d: int) -> int:
+    """floor((n − d(k − 1) − 1)/s) + 1 for an already padded extent n."""
+    return (n - d * (k - 1) - 1) // s + 1
+
+
+def _fit(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair,
+         padding: Pad4, value: float) -> np.ndarray:
+    """Pad by ``padding`` with ``value``, then further on the bottom/right so every one of the
+    ``out_hw`` windows (ceil mode) lies inside the array; the extra cells also hold ``value``."""
+    t, b, l, r = padding
+    need_h = (out_hw[0] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1
+    need_w = (out_hw[1] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1
+    b += max(0, need_h - (x.shape[2] + t + b))
+    r += max(0, need_w - (x.shape[3] + l + r))
+    return pad2d(x, (t, b, l, r), value=value)
+
+
+def _separable(x: np.ndarray, ufunc: np.ufunc, kernel: Pair, stride: Pair, dilation: Pair,
+               out_hw: Pair) -> np.ndarray:
+    """``ufunc``-reduce every window: first along W (kw shifted views), then along H (kh)."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    rows = np.array(_tap(x, 0, 0, (1, sw), (1, dw), (x.shape[2], wo)))
+    for j in range(1, kw):
+        ufunc(rows, _tap(x, 0, j, (1, sw), (1, dw), (x.shape[2], wo)), out=rows)
+    out = np.array(_tap(rows, 0, 0, (sh, 1), (dh, 1), (ho, wo)))
+    for i in range(1, kh):
+        ufunc(out, _tap(rows, i, 0, (sh, 1), (dh, 1), (ho, wo)), out=out)
+    return out
+
+
+def _check_out(out_hw: Pair) -> Pair:
+    ho, wo = out_hw
+    if ho < 1 or wo < 1:
+        raise ValueError(f"output size must be positive, got {out_hw}")
+    return ho, wo
+
+
+# ----------------------------------------------------------------------------- padding
+
+
+def pad2d(
+    x: np.ndarray,
+    padding: Sequence[int],
+    mode: Literal["zeros", "replicate"] = "zeros",
+    value: float = 0.0,
+) -> np.ndarray:
+    """Pad H by (top, bottom) and W by (left, right).
+
+    ``zeros``: new cells hold ``value`` (0 unless asked, e.g. −∞ for max pooling);
+    ``replicate``: x_pad[y, x] = x[clip(y − top, 0, H−1), clip(x − left, 0, W−1)].
+    Returns ``x`` itself when there is nothing to pad.
+    """
+    t, b, l, r = _pad4(padding, "padding")
+    x = np.asarray(x)
+    if t == b == l == r == 0:
+        return x
+    if mode == "replicate":
+        return np.pad(x, ((0, 0),) * (x.ndim - 2) + ((t, b), (l, r)), mode="edge")
+    if mode != "zeros":
+        raise ValueError(f"padding mode must be 'zeros' or 'replicate', got {mode!r}")
+    h, w = x.shape[-2:]
+    out = np.empty(x.shape[:-2] + (h + t + b, w + l + r), dtype=x.dtype)
+    out[..., :t, :] = value
+    out[..., t + h :, :] = value
+    out[..., t : t + h, :l] = value
+    out[..., t : t + h, l + w :] = value
+    out[..., t : t + h, l : l + w] = x
+    return out
+
+
+# ----------------------------------------------------------------------------- convolution
+
+
+def conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    *,
+    stride: int | Sequence[int] = (1, 1),
+    padding: Sequence[int] = (0, 0, 0, 0),
+    dilation: int | Sequence[int] = (1, 1),
+    groups: int = 1,
+    padding_mode: Literal["zeros", "replicate"] = "zeros",
+) -> np.ndarray:
+    """2-D cross-correlation (PyTorch ``conv2d``), w of shape (C_out, C_in/groups, kh, kw).
+
+    y[n, o, p, q] = b[o] + Σ_{c in group(o), i, j} w[o, c, i, j] · x_pad[n, c, s·p + d·i, s·q + d·j]
+    with H' = floor((H + p_t + p_b − d(kh − 1) − 1)/s) + 1, likewise W'.
+    """
+    x = _float_input(x)
+    w = np.asarray(w, dtype=x.dtype)
+    n, c, _, _ = x.shape
+    co, cig, kh, kw = w.shape
+    if groups < 1 or c != cig * groups or co % groups:
+        raise ValueError(
+            f"conv2d: input has {c} channels, weight {w.shape} with groups={groups} "
+            f"needs {cig * groups} input channels and C_out divisible by groups"
+        )
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    xp = pad2d(x, padding, mode=padding_mode)
+    ho = _out_size(xp.shape[2], kh, stride[0], dilation[0])
+    wo = _out_size(xp.shape[3], kw, stride[1], dilation[1])
+    _check_out((ho, wo))
+    if cig == 1 and groups > 1:
+        out = _conv_depthwise(xp, w, groups, stride, dilation, (ho, wo))
+    else:
+        out = _conv_gemm(xp, w, groups, stride, dilation, (ho, wo))
+    if b is not None:
+        out += _channel_param(b, co, x.dtype)
+    return out
+
+
+def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilation: Pair,
+               out_hw: Pair) -> np.ndarray:
+    """y[n, g] = W_g (C_out/g × C_in/g·kh·kw) @ im2col(x_pad[n, g]) (C_in/g·kh·kw × H'·W')."""
+    n, c, _, _ = xp.shape
+    co, cig, kh, kw = w.shape
+    ho, wo = out_hw
+    g, k = groups, cig * kh * kw
+    wmat = w.reshape(g, co // g, k)
+    out = np.empty((n, co, ho, wo), dtype=xp.dtype)
+    if kh == kw == 1:  # the window is the pixel: no im2col, at most a strided subsample
+        cols = np.ascontiguousarray(_tap(xp, 0, 0, stride, dilation, out_hw))
+        np.matmul(wmat, cols.reshape(n, g, cig, ho * wo), out=out.reshape(n, g, co // g, ho * wo))
+        return out
+    view = _windows(xp, (kh, kw), stride, dilation, out_hw)  # (N, C, kh, kw, H', W')
+    per_image = c * kh * kw * ho * wo * xp.itemsize
+    if per_image <= _COLS_BYTES:
+        step = max(1, _COLS_BYTES // per_image)
+        buf = np.empty((min(step, n), c, kh, kw, ho, wo), dtype=xp.dtype)
+        for n0 in range(0, n, step):
+            m = min(step, n - n0)
+            cols = buf[:m]
+            cols[...] = view[n0 : n0 + m]
+            np.matmul(wmat, cols.reshape(m, g, k, ho * wo),
+                      out=out[n0 : n0 + m].reshape(m, g, co // g, ho * wo))
+        return out
+    # One image's im2col is too big: chunk its output rows instead.
+    rows = max(1, _COLS_BYTES // (c * kh * kw * wo * xp.itemsize))
+    buf = np.empty((c, kh, kw, min(rows, ho), wo), dtype=xp.dtype)
+    for i in range(n):
+        for y0 in range(0, ho, rows):
+            m = min(rows, ho - y0)
+            cols = buf[..., :m, :]
+            cols[...] = view[i, :, :, :, y0 : y0 + m]
+            res = np.matmul(wmat, cols.reshape(g, k, m * wo))
+            out[i, :, y0 : y0 + m] = res.reshape(co, m, wo)
+    return out
+
+
+def _conv_depthwise(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilation: Pair,
+                    out_hw: Pair) -> np.ndarray:
+    """One input channel per group: y[n, g·m + k] = Σ_ij w[g·m + k, 0, i, j] · tap_ij(x[n, g])."""
+    n = xp.shape[0]
+    co, _, kh, kw = w.shape
+    mult = co // groups
+    wk = w.reshape(1, groups, mult, kh, kw)
+    out = np.zeros((n, groups, mult) + out_hw, dtype=xp.dtype)
+    tmp = np.empty_like(out)
+    for i in range(kh):
+        for j in range(kw):
+            tap = _tap(xp, i, j, stride, dilation, out_hw)[:, :, None]
+            np.multiply(tap, wk[..., i, j, None, None], out=tmp)
+            out += tmp
+    return out.reshape(n, co, *out_hw)
+
+
+def conv_transpose2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    *,
+    stride: int | Sequence[int] = (1, 1),
+    padding: int | Sequence[int] = (0, 0),
+    output_padding: int | Sequence[int] = (0, 0),
+    dilation: int | Sequence[int] = (1, 1),
+    groups: int = 1,
+) -> np.ndarray:
+    """Transposed convolution (PyTorch ``conv_transpose2d``), w of shape (C_in, C_out/groups, kh, kw).
+
+    Each input pixel scatters its weighted kernel: full[n, o, s·y + d·i, s·x + d·j] +=
+    Σ_{c in group(o)} x[n, c, y, x] · w[c, o mod C_out/g, i, j]; the result is ``full`` cropped by
+    p on every side (and extended by output_padding at the bottom/right), plus b[o]:
+    H' = (H − 1)s − 2p + d(kh − 1) + output_padding + 1. Computed as GEMM then col2im.
+    """
+    x = _float_input(x)
+    w = np.asarray(w, dtype=x.dtype)
+    n, c, h, wd = x.shape
+    ci, cog, kh, kw = w.shape
+    if groups < 1 or c != ci or ci % groups:
+        raise ValueError(
+            f"conv_transpose2d: input has {c} channels, weight {w.shape} with groups={groups} "
+            "needs weight.shape[0] == C_in, divisible by groups"
+        )
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    (oph, opw), (dh, dw) = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
+    if not (0 <= oph < max(sh, dh) and 0 <= opw < max(sw, dw)):
+        raise ValueError("output_padding must be smaller than either stride or dilation")
+    g, cig, co = groups, ci // groups, cog * groups
+    hf = (h - 1) * sh + dh * (kh - 1) + 1 + oph  # uncropped extent
+    wf = (wd - 1) * sw + dw * (kw - 1) + 1 + opw
+    ho, wo = _check_out((hf - 2 * ph, wf - 2 * pw))
+    # (g, cog·kh·kw, cig): column block o·kh·kw + i·kw + j of group g is w[g·cig + c, o, i, j]
+    wmat = w.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
+    full = np.zeros((n, co, hf, wf), dtype=x.dtype)
+    per_image = co * kh * kw * h * wd * x.itemsize
+    step = max(1, _COLS_BYTES // per_image)
+    for n0 in range(0, n, step):
+        m = min(step, n - n0)
+        cols = np.matmul(wmat, x[n0 : n0 + m].reshape(m, g, cig, h * wd))
+        cols = cols.reshape(m, co, kh, kw, h, wd)
+        dst = full[n0 : n0 + m]
+        for i in range(kh):
+            for j in range(kw):
+                dst[:, :, i * dh : i * dh + sh * (h - 1) + 1 : sh,
+                    j * dw : j * dw + sw * (wd - 1) + 1 : sw] += cols[:, :, i, j]
+    out = full[:, :, ph : ph + ho, pw : pw + wo]
+    if b is not None:
+        out = out + _channel_param(b, co, x.dtype)
+    elif ph or pw:
+        out = np.ascontiguousarray(out)
+    return out
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+def max_pool2d(
+    x: np.ndarray,
+    *,
+    kernel: int | Sequence[int],
+    stride: int | Sequence[int],
+    padding: Sequence[int] = (0, 0, 0, 0),
+    dilation: int | Sequence[int] = (1, 1),
+    out_hw: Sequence[int],
+) -> np.ndarray:
+    """y[n, c, p, q] = max_{i, j} x_pad[n, c, s·p + d·i, s·q + d·j], padding = −∞.
+
+    ``out_hw`` is the caller's (floor or ceil) choice; cells past the padded input count as −∞,
+    so a ceil-mode window that runs off the edge takes the max of what it covers.
+    """
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"expected an NCHW tensor, got shape {x.shape}")
+    kernel, stride = _pair(kernel, "kernel"), _pair(stride, "stride")
+    dilation, out_hw = _pair(dilation, "dilation"), _check_out(_pair(out_hw, "out_hw"))
+    xp = _fit(x, kernel, stride, dilation, out_hw, _pad4(padding, "padding"), _lowest(x.dtype))
+    return _separable(xp, np.maximum, kernel, stride, dilation, out_hw)
+
+
+def _window_counts(n: int, k: int, s: int, lo: int, hi: int, pad_before: int, out: int
+                   ) -> np.ndarray:
+    """Per output index: how many of the k window cells [s·p − pad_before, … + k) lie in [lo, hi)."""
+    start = np.arange(out) * s - pad_before
+    return np.minimum(start + k, hi) - np.maximum(start, lo)
+
+
+def avg_pool2d(
+    x: np.ndarray,
+    *,
+    kernel: int | Sequence[int],
+    stride: int | Sequence[int],
+    padding: Sequence[int] = (0, 0, 0, 0),
+    out_hw: Sequence[int],
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """y[n, c, p, q] = Σ_{window} x_pad / divisor (PyTorch ``avg_pool2d``, ceil mode included).
+
+    With ``count_include_pad`` the divisor counts the window's cells inside the padded input
+    [−p_t, H + p_b) × [−p_l, W + p_r); without, only its cells inside the real input.
+    """
+    x = _float_input(x)
+    kernel, stride = _pair(kernel, "kernel"), _pair(stride, "stride")
+    out_hw = _check_out(_pair(out_hw, "out_hw"))
+    t, b, l, r = _pad4(padding, "padding")
+    xp = _fit(x, kernel, stride, (1, 1), out_hw, (t, b, l, r), 0.0)
+    total = _separable(xp, np.add, kernel, stride, (1, 1), out_hw)
+    h, w = x.shape[2:]
+    if count_include_pad:
+        ch = _window_counts(h, kernel[0], stride[0], -t, h + b, t, out_hw[0])
+        cw = _window_counts(w, kernel[1], stride[1], -l, w + r, l, out_hw[1])
+    else:
+        ch = _window_counts(h, kernel[0], stride[0], 0, h, t, out_hw[0])
+        cw = _window_counts(w, kernel[1], stride[1], 0, w, l, out_hw[1])
+    total /= np.multiply.outer(ch, cw).astype(x.dtype)
+    return total
+
+
+def lp_pool2d(
+    x: np.ndarray,
+    *,
+    p: float,
+    kernel: int | Sequence[int],
+    stride: int | Sequence[int],
+    out_hw: Sequence[int],
+) -> np.ndarray:
+    """y[n, c, p, q] = (Σ_{window} x^p)^(1/p) (PyTorch ``LPPool2d``: x^p, not |x|^p; no padding).
+
+    A ceil-mode window that runs off the input sums only the cells it covers (PyTorch instead
+    rescales such a partial sum by kh·kw / covered).
+    """
+    x = _float_input(x)
+    kernel, stride = _pair(kernel, "kernel"), _pair(stride, "stride")
+    out_hw = _check_out(_pair(out_hw, "out_hw"))
+    xp = _fit(np.power(x, x.dtype.type(p)), kernel, stride, (1, 1), out_hw, (0, 0, 0, 0), 0.0)
+    total = _separable(xp, np.add, kernel, stride, (1, 1), out_hw)
+    return np.power(total, x.dtype.type(1.0 / p), out=total)
+
+
+def subsample2d(
+    x: np.ndarray,
+    coeff: np.ndarray,
+    bias: np.ndarray,
+    *,
+    kernel: int | Sequence[int],
+    stride: int | Sequence[int],
+    out_hw: Sequence[int],
+) -> np.ndarray:
+    """LeNet-5 trainable subsampling: y[n, c, p, q] = coeff[c] · mean_{window} x + bias[c].
+
+    No padding; a ceil-mode window that runs off the input averages the cells it covers.
+    """
+    x = _float_input(x)
+    y = avg_pool2d(x, kernel=kernel, stride=stride, out_hw=out_hw, count_include_pad=False)
+    c = x.shape[1]
+    y *= _channel_param(coeff, c, x.dtype)
+    y += _channel_param(bias, c, x.dtype)
+    return y
+
+
+def _adaptive_matrix(n: int, out: int, dtype: np.dtype) -> np.ndarray:
+    """(out × n) averaging matrix: row i is 1/len over [floor(i·n/out), ceil((i+1)·n/out))."""
+    i = np.arange(out)
+    start = (i * n) // out
+    end = -((-(i + 1) * n) // out)
+    cols = np.arange(n)
+    inside = (cols >= start[:, None]) & (cols < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+def adaptive_avg_pool2d(x: np.ndarray, out_hw: int | Sequence[int]) -> np.ndarray:
+    """PyTorch adaptive average pooling: output cell (i, j) is the mean of rows
+    [floor(i·H/H'), ceil((i+1)·H/H')) × columns [floor(j·W/W'), ceil((j+1)·W/W'))."""
+    x = _float_input(x)
+    ho, wo = _check_out(_pair(out_hw, "out_hw"))
+    n, c, h, w = x.shape
+    if (ho, wo) == (1, 1):
+        return x.mean(axis=(2, 3), keepdims=True)
+    if h % ho == 0 and w % wo == 0:  # equal, disjoint bins
+        return x.reshape(n, c, ho, h // ho, wo, w // wo).mean(axis=(3, 5))
+    rows = _adaptive_matrix(h, ho, x.dtype)
+    cols = _adaptive_matrix(w, wo, x.dtype)
+    return np.matmul(np.matmul(rows, x), cols.T)
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+def local_response_norm(
+    x: np.ndarray, *, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> np.ndarray:
+    """PyTorch ``local_response_norm``: y_c = x_c / (k + alpha/size · Σ_{c'} x_{c'}²)^beta,
+    c' over the channels c − size//2 … c + (size − 1)//2 that exist (zeros outside)."""
+    x = _float_input(x)
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    c = x.shape[1]
+    sq = np.square(x)
+    acc = sq.copy()
+    before, after = size // 2, (size - 1) // 2
+    for o in range(1, before + 1):  # neighbour c − o contributes to channel c
+        acc[:, o:] += sq[:, : c - o] if o < c else 0
+    for o in range(1, after + 1):  # neighbour c + o
+        acc[:, : c - o] += sq[:, o:] if o < c else 0
+    dt = x.dtype.type
+    acc *= dt(alpha / size)
+    acc += dt(k)
+    np.power(acc, dt(beta), out=acc)
+    return np.divide(x, acc, out=acc)
+
+
+def batch_norm2d(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    *,
+    eps: float = 1e-5,
+) -> np.ndarray:
+    """Inference batch norm: y = (x − mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]."""
+    x = _float_input(x)
+    c, dt = x.shape[1], x.dtype
+    scale = _channel_param(gamma, c, dt) / np.sqrt(_channel_param(var, c, dt) + dt.type(eps))
+    shift = _channel_param(beta, c, dt) - _channel_param(mean, c, dt) * scale
+    y = x * scale
+    y += shift
+    return y
+
+
+def softmax(x: np.ndarray, axis: int = 1) -> np.ndarray:
+    """softmax(x)_i = exp(x_i − max x) / Σ_j exp(x_j − max x) along ``axis``."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"expected a floating-point tensor, got {x.dtype}")
+    e = x - x.max(axis=axis, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e

@@ -62,11 +62,11 @@ class ArchcalcError(Exception):
         text = f"{self.where}: {self.what}" if self.where else self.what
         if self.formula:
             text += f" ({self.formula})"
-        if not text.endswith("."):
+        if not text.endswith((".", "?", "!")):
             text += "."
         if self.fix:
             text += f" Fix: {self.fix}"
-            if not text.endswith("."):
+            if not text.endswith((".", "?", "!")):
                 text += "."
         return text
 

@@ -46,11 +46,14 @@ __all__ = [
 def _pair(v: int | Sequence[int], name: str) -> Pair:
     if isinstance(v, (int, np.integer)):
         return int(v), int(v)
-    h, w = v
-    return int(h), int(w)
+    if len(v) != 2:
+        raise ValueError(f"{name} must be an int or an (h, w) pair, got {v!r}")
+    return int(v[0]), int(v[1])
 
 
 def _pad4(v: Sequence[int], name: str) -> Pad4:
+    if len(v) != 4:
+        raise ValueError(f"{name} must be (top, bottom, left, right), got {v!r}")
     t, b, l, r = (int(p) for p in v)
     if min(t, b, l, r) < 0:
         raise ValueError(f"{name} must be non-negative, got {(t, b, l, r)}")
@@ -117,14 +120,15 @@ def _fit(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair
 
 def _separable(x: np.ndarray, ufunc: np.ufunc, kernel: Pair, stride: Pair, dilation: Pair,
                out_hw: Pair) -> np.ndarray:
-    """``ufunc``-reduce every window: first along W (kw shifted views), then along H (kh)."""
+    """``ufunc``-reduce every window: first along H (kh shifted row views), then along W (kw)."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    rows = np.array(_tap(x, 0, 0, (1, sw), (1, dw), (x.shape[2], wo)))
-    for j in range(1, kw):
-        ufunc(rows, _tap(x, 0, j, (1, sw), (1, dw), (x.shape[2], wo)), out=rows)
-    out = np.array(_tap(rows, 0, 0, (sh, 1), (dh, 1), (ho, wo)))
+    full_w = (ho, x.shape[3])
+    rows = np.array(_tap(x, 0, 0, (sh, 1), (dh, 1), full_w))
     for i in range(1, kh):
-        ufunc(out, _tap(rows, i, 0, (sh, 1), (dh, 1), (ho, wo)), out=out)
+        ufunc(rows, _tap(x, i, 0, (sh, 1), (dh, 1), full_w), out=rows)
+    out = np.array(_tap(rows, 0, 0, (1, sw), (1, dw), out_hw))
+    for j in range(1, kw):
+        ufunc(out, _tap(rows, 0, j, (1, sw), (1, dw), out_hw), out=out)
     return out
 
 
@@ -255,13 +259,14 @@ def _conv_depthwise(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, di
     co, _, kh, kw = w.shape
     mult = co // groups
     wk = w.reshape(1, groups, mult, kh, kw)
-    out = np.zeros((n, groups, mult) + out_hw, dtype=xp.dtype)
+    out = np.empty((n, groups, mult) + out_hw, dtype=xp.dtype)
     tmp = np.empty_like(out)
     for i in range(kh):
         for j in range(kw):
             tap = _tap(xp, i, j, stride, dilation, out_hw)[:, :, None]
-            np.multiply(tap, wk[..., i, j, None, None], out=tmp)
-            out += tmp
+            np.multiply(tap, wk[..., i, j, None, None], out=tmp if i or j else out)
+            if i or j:
+                out += tmp
     return out.reshape(n, co, *out_hw)
 
 
@@ -348,8 +353,7 @@ def max_pool2d(
     return _separable(xp, np.maximum, kernel, stride, dilation, out_hw)
 
 
-def _window_counts(n: int, k: int, s: int, lo: int, hi: int, pad_before: int, out: int
-                   ) -> np.ndarray:
+def _window_counts(k: int, s: int, lo: int, hi: int, pad_before: int, out: int) -> np.ndarray:
     """Per output index: how many of the k window cells [s·p − pad_before, … + k) lie in [lo, hi)."""
     start = np.arange(out) * s - pad_before
     return np.minimum(start + k, hi) - np.maximum(start, lo)
@@ -377,11 +381,11 @@ def avg_pool2d(
     total = _separable(xp, np.add, kernel, stride, (1, 1), out_hw)
     h, w = x.shape[2:]
     if count_include_pad:
-        ch = _window_counts(h, kernel[0], stride[0], -t, h + b, t, out_hw[0])
-        cw = _window_counts(w, kernel[1], stride[1], -l, w + r, l, out_hw[1])
+        ch = _window_counts(kernel[0], stride[0], -t, h + b, t, out_hw[0])
+        cw = _window_counts(kernel[1], stride[1], -l, w + r, l, out_hw[1])
     else:
-        ch = _window_counts(h, kernel[0], stride[0], 0, h, t, out_hw[0])
-        cw = _window_counts(w, kernel[1], stride[1], 0, w, l, out_hw[1])
+        ch = _window_counts(kernel[0], stride[0], 0, h, t, out_hw[0])
+        cw = _window_counts(kernel[1], stride[1], 0, w, l, out_hw[1])
     total /= np.multiply.outer(ch, cw).astype(x.dtype)
     return total
 
@@ -468,10 +472,10 @@ def local_response_norm(
     sq = np.square(x)
     acc = sq.copy()
     before, after = size // 2, (size - 1) // 2
-    for o in range(1, before + 1):  # neighbour c − o contributes to channel c
-        acc[:, o:] += sq[:, : c - o] if o < c else 0
-    for o in range(1, after + 1):  # neighbour c + o
-        acc[:, : c - o] += sq[:, o:] if o < c else 0
+    for o in range(1, min(before, c - 1) + 1):  # neighbour c − o contributes to channel c
+        acc[:, o:] += sq[:, : c - o]
+    for o in range(1, min(after, c - 1) + 1):  # neighbour c + o
+        acc[:, : c - o] += sq[:, o:]
     dt = x.dtype.type
     acc *= dt(alpha / size)
     acc += dt(k)

@@ -54,10 +54,10 @@ def _pair(v: int | Sequence[int], name: str) -> Pair:
 def _pad4(v: Sequence[int], name: str) -> Pad4:
     if len(v) != 4:
         raise ValueError(f"{name} must be (top, bottom, left, right), got {v!r}")
-    t, b, l, r = (int(p) for p in v)
-    if min(t, b, l, r) < 0:
-        raise ValueError(f"{name} must be non-negative, got {(t, b, l, r)}")
-    return t, b, l, r
+    pads = tuple(int(p) for p in v)
+    if min(pads) < 0:
+        raise ValueError(f"{name} must be non-negative, got {pads}")
+    return pads  # type: ignore[return-value]
 
 
 def _float_input(x: np.ndarray) -> np.ndarray:
@@ -83,11 +83,13 @@ def _tap(
 ) -> np.ndarray:
     """View of the (i, j) kernel tap for every output pixel: x[..., i·d + s·y, j·d + s·x]."""
     (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
-    return x[..., i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw]
+    rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+    cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+    return x[..., rows, cols]
 
 
 def _windows(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """Read-only view (N, C, kh, kw, H', W') with v[n, c, i, j, y, x] = x[n, c, s·y + d·i, s·x + d·j]."""
+    """Read-only (N, C, kh, kw, H', W') view: v[n, c, i, j, y, x] = x[n, c, s·y + d·i, s·x + d·j]"""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     n, c, h, w = x.shape
     if (ho - 1) * sh + (kh - 1) * dh >= h or (wo - 1) * sw + (kw - 1) * dw >= w:
@@ -110,19 +112,19 @@ def _fit(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair
          padding: Pad4, value: float) -> np.ndarray:
     """Pad by ``padding`` with ``value``, then further on the bottom/right so every one of the
     ``out_hw`` windows (ceil mode) lies inside the array; the extra cells also hold ``value``."""
-    t, b, l, r = padding
+    top, bottom, left, right = padding
     need_h = (out_hw[0] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1
     need_w = (out_hw[1] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1
-    b += max(0, need_h - (x.shape[2] + t + b))
-    r += max(0, need_w - (x.shape[3] + l + r))
-    return pad2d(x, (t, b, l, r), value=value)
+    bottom += max(0, need_h - (x.shape[2] + top + bottom))
+    right += max(0, need_w - (x.shape[3] + left + right))
+    return pad2d(x, (top, bottom, left, right), value=value)
 
 
 def _separable(x: np.ndarray, ufunc: np.ufunc, kernel: Pair, stride: Pair, dilation: Pair,
                out_hw: Pair) -> np.ndarray:
     """``ufunc``-reduce every window: first along H (kh shifted row views), then along W (kw)."""
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    full_w = (ho, x.shape[3])
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    full_w = (out_hw[0], x.shape[3])
     rows = np.array(_tap(x, 0, 0, (sh, 1), (dh, 1), full_w))
     for i in range(1, kh):
         ufunc(rows, _tap(x, i, 0, (sh, 1), (dh, 1), full_w), out=rows)
@@ -154,21 +156,22 @@ def pad2d(
     ``replicate``: x_pad[y, x] = x[clip(y − top, 0, H−1), clip(x − left, 0, W−1)].
     Returns ``x`` itself when there is nothing to pad.
     """
-    t, b, l, r = _pad4(padding, "padding")
+    top, bottom, left, right = _pad4(padding, "padding")
     x = np.asarray(x)
-    if t == b == l == r == 0:
+    if top == bottom == left == right == 0:
         return x
     if mode == "replicate":
-        return np.pad(x, ((0, 0),) * (x.ndim - 2) + ((t, b), (l, r)), mode="edge")
+        return np.pad(x, ((0, 0),) * (x.ndim - 2) + ((top, bottom), (left, right)), mode="edge")
     if mode != "zeros":
         raise ValueError(f"padding mode must be 'zeros' or 'replicate', got {mode!r}")
     h, w = x.shape[-2:]
-    out = np.empty(x.shape[:-2] + (h + t + b, w + l + r), dtype=x.dtype)
-    out[..., :t, :] = value
-    out[..., t + h :, :] = value
-    out[..., t : t + h, :l] = value
-    out[..., t : t + h, l + w :] = value
-    out[..., t : t + h, l : l + w] = x
+    out = np.empty(x.shape[:-2] + (h + top + bottom, w + left + right), dtype=x.dtype)
+    out[..., :top, :] = value
+    out[..., top + h :, :] = value
+    inner = out[..., top : top + h, :]
+    inner[..., :left] = value
+    inner[..., left + w :] = value
+    inner[..., left : left + w] = x
     return out
 
 
@@ -281,7 +284,7 @@ def conv_transpose2d(
     dilation: int | Sequence[int] = (1, 1),
     groups: int = 1,
 ) -> np.ndarray:
-    """Transposed convolution (PyTorch ``conv_transpose2d``), w of shape (C_in, C_out/groups, kh, kw).
+    """Transposed convolution (PyTorch ``conv_transpose2d``), w: (C_in, C_out/groups, kh, kw).
 
     Each input pixel scatters its weighted kernel: full[n, o, s·y + d·i, s·x + d·j] +=
     Σ_{c in group(o)} x[n, c, y, x] · w[c, o mod C_out/g, i, j]; the result is ``full`` cropped by
@@ -354,7 +357,7 @@ def max_pool2d(
 
 
 def _window_counts(k: int, s: int, lo: int, hi: int, pad_before: int, out: int) -> np.ndarray:
-    """Per output index: how many of the k window cells [s·p − pad_before, … + k) lie in [lo, hi)."""
+    """Per output index p: how many cells of the window [s·p − pad_before, +k) lie in [lo, hi)."""
     start = np.arange(out) * s - pad_before
     return np.minimum(start + k, hi) - np.maximum(start, lo)
 
@@ -376,16 +379,16 @@ def avg_pool2d(
     x = _float_input(x)
     kernel, stride = _pair(kernel, "kernel"), _pair(stride, "stride")
     out_hw = _check_out(_pair(out_hw, "out_hw"))
-    t, b, l, r = _pad4(padding, "padding")
-    xp = _fit(x, kernel, stride, (1, 1), out_hw, (t, b, l, r), 0.0)
+    top, bottom, left, right = _pad4(padding, "padding")
+    xp = _fit(x, kernel, stride, (1, 1), out_hw, (top, bottom, left, right), 0.0)
     total = _separable(xp, np.add, kernel, stride, (1, 1), out_hw)
     h, w = x.shape[2:]
-    if count_include_pad:
-        ch = _window_counts(kernel[0], stride[0], -t, h + b, t, out_hw[0])
-        cw = _window_counts(kernel[1], stride[1], -l, w + r, l, out_hw[1])
-    else:
-        ch = _window_counts(kernel[0], stride[0], 0, h, t, out_hw[0])
-        cw = _window_counts(kernel[1], stride[1], 0, w, l, out_hw[1])
+    if count_include_pad:  # cells inside the padded input
+        lo_h, hi_h, lo_w, hi_w = -top, h + bottom, -left, w + right
+    else:  # cells inside the real input
+        lo_h, hi_h, lo_w, hi_w = 0, h, 0, w
+    ch = _window_counts(kernel[0], stride[0], lo_h, hi_h, top, out_hw[0])
+    cw = _window_counts(kernel[1], stride[1], lo_w, hi_w, left, out_hw[1])
     total /= np.multiply.outer(ch, cw).astype(x.dtype)
     return total
 

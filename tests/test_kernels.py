@@ -1,0 +1,442 @@
+"""archcalc.kernels against naive loops, fixed truths, properties and (when installed) PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archcalc import kernels
+
+try:  # tests/ on sys.path (no __init__.py), or tests as a package
+    import naive
+except ImportError:  # pragma: no cover
+    from . import naive
+
+TIGHT = {"rtol": 1e-10, "atol": 1e-12}
+
+
+def rand(*shape: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+# ----------------------------------------------------------------------------- pad2d
+
+
+@pytest.mark.parametrize("mode", ["zeros", "replicate"])
+@pytest.mark.parametrize("padding", [(0, 0, 0, 0), (1, 2, 0, 3), (3, 0, 2, 1)])
+def test_pad2d_matches_naive(mode, padding):
+    x = rand(2, 3, 4, 5)
+    np.testing.assert_array_equal(kernels.pad2d(x, padding, mode), naive.pad2d(x, padding, mode))
+
+
+def test_pad2d_fill_value_and_dtype():
+    x = rand(1, 1, 2, 2).astype(np.float32)
+    y = kernels.pad2d(x, (1, 0, 0, 1), value=-np.inf)
+    assert y.dtype == np.float32
+    assert np.isneginf(y[0, 0, 0]).all() and np.isneginf(y[0, 0, :, 2]).all()
+    np.testing.assert_array_equal(y[0, 0, 1:, :2], x[0, 0])
+
+
+# ----------------------------------------------------------------------------- conv2d
+
+CONV_CASES = {
+    # name: (N, C_in, H, W, C_out, kernel, stride, padding, dilation, groups, padding_mode)
+    "3x3 p0": (2, 3, 6, 7, 4, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros"),
+    "3x3 p1": (1, 2, 5, 5, 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "stride 2 odd": (2, 3, 7, 9, 2, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, "zeros"),
+    "stride (2,3) asym pad": (1, 2, 8, 7, 3, (2, 3), (2, 3), (0, 2, 1, 0), (1, 1), 1, "zeros"),
+    "dilation 2": (1, 2, 9, 8, 2, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, "zeros"),
+    "dilation (2,1) s2": (2, 2, 9, 8, 3, (3, 2), (2, 1), (1, 0, 0, 1), (2, 1), 1, "zeros"),
+    "alexnet groups 2": (1, 4, 6, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2, "zeros"),
+    "depthwise": (2, 3, 6, 5, 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, "zeros"),
+    "depthwise x2 s2": (1, 3, 7, 7, 6, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 3, "zeros"),
+    "1x1": (2, 4, 5, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros"),
+    "1x1 s2 pad groups": (1, 4, 5, 6, 2, (1, 1), (2, 2), (1, 0, 0, 1), (1, 1), 2, "zeros"),
+    "5x5 big pad": (1, 1, 3, 4, 2, (5, 5), (1, 1), (4, 4, 3, 3), (1, 1), 1, "zeros"),
+    "replicate asym": (2, 2, 5, 6, 3, (3, 3), (1, 1), (2, 0, 1, 2), (1, 1), 1, "replicate"),
+    "replicate s2 d2": (1, 3, 7, 7, 2, (3, 3), (2, 2), (2, 2, 2, 2), (2, 2), 1, "replicate"),
+    "7x1": (1, 2, 9, 4, 2, (7, 1), (1, 1), (3, 3, 0, 0), (1, 1), 1, "zeros"),
+}
+
+
+@pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_conv2d_matches_naive(case, bias):
+    n, c, h, w, co, k, s, p, d, g, mode = case
+    x, wt = rand(n, c, h, w, seed=1), rand(co, c // g, *k, seed=2)
+    b = rand(co, seed=3) if bias else None
+    args = {"stride": s, "padding": p, "dilation": d, "groups": g, "padding_mode": mode}
+    got = kernels.conv2d(x, wt, b, **args)
+    np.testing.assert_allclose(got, naive.conv2d(x, wt, b, **args), **TIGHT)
+    assert got.dtype == np.float64
+
+
+@st.composite
+def conv_configs(draw):
+    g = draw(st.integers(1, 3))
+    c = g * draw(st.integers(1, 2))
+    co = g * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pad = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - pad[0] - pad[1]), 8))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - pad[2] - pad[3]), 8))
+    mode = draw(st.sampled_from(["zeros", "replicate"]))
+    n = draw(st.integers(1, 2))
+    return (n, c, h, w, co, (kh, kw), (sh, sw), pad, (dh, dw), g, mode)
+
+
+@settings(max_examples=30, deadline=None)
+@given(conv_configs(), st.integers(0, 2**16))
+def test_conv2d_random_configs(case, seed):
+    n, c, h, w, co, k, s, p, d, g, mode = case
+    x, wt, b = rand(n, c, h, w, seed=seed), rand(co, c // g, *k, seed=seed + 1), rand(co)
+    args = {"stride": s, "padding": p, "dilation": d, "groups": g, "padding_mode": mode}
+    np.testing.assert_allclose(kernels.conv2d(x, wt, b, **args), naive.conv2d(x, wt, b, **args),
+                               **TIGHT)
+
+
+@pytest.mark.parametrize("budget", [1, 5000, 40000], ids=["rows=1", "row-chunks", "batch-chunks"])
+def test_conv2d_chunking_does_not_change_the_result(monkeypatch, budget):
+    x, wt = rand(5, 3, 9, 8), rand(4, 3, 3, 3, seed=1)
+    args = {"stride": (1, 2), "padding": (1, 1, 2, 0)}
+    whole = kernels.conv2d(x, wt, **args)
+    monkeypatch.setattr(kernels, "_COLS_BYTES", budget)
+    np.testing.assert_allclose(kernels.conv2d(x, wt, **args), whole, **TIGHT)
+    xt, wtt = rand(5, 4, 3, 4), rand(4, 2, 3, 3, seed=1)
+    targs = {"stride": (2, 2), "padding": (1, 0)}
+    np.testing.assert_allclose(kernels.conv_transpose2d(xt, wtt, **targs),
+                               naive.conv_transpose2d(xt, wtt, **targs), **TIGHT)
+
+
+def test_conv2d_keeps_float32():
+    x = rand(1, 4, 6, 6).astype(np.float32)
+    w64, b64 = rand(4, 4, 3, 3, seed=1), rand(4, seed=2)  # float64 parameters are cast down
+    for g in (1, 2):
+        y = kernels.conv2d(x, w64[:, : 4 // g], b64, padding=(1, 1, 1, 1), groups=g)
+        assert y.dtype == np.float32
+        ref = naive.conv2d(x.astype(np.float64), w64[:, : 4 // g].astype(np.float32), b64,
+                           padding=(1, 1, 1, 1), groups=g)
+        np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    y = kernels.conv2d(x, w64[:, :1], b64, groups=4)  # depthwise path
+    assert y.dtype == np.float32
+
+
+def test_conv2d_rejects_inconsistent_shapes():
+    with pytest.raises(ValueError, match="channels"):
+        kernels.conv2d(rand(1, 3, 5, 5), rand(4, 2, 3, 3))
+    with pytest.raises(ValueError, match="positive"):
+        kernels.conv2d(rand(1, 1, 2, 2), rand(1, 1, 3, 3))
+    with pytest.raises(TypeError):
+        kernels.conv2d(np.ones((1, 1, 3, 3), dtype=int), rand(1, 1, 1, 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    k=st.integers(1, 4),
+    d=st.integers(1, 2),
+    pad=st.tuples(*[st.integers(0, 2)] * 4),
+    dy=st.integers(-3, 3),
+    dx=st.integers(-3, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_conv2d_is_translation_equivariant(k, d, pad, dy, dx, seed):
+    """conv(shift(x)) == shift(conv(x)) wherever neither window meets a border or wraps."""
+    h = w = 12
+    x, wt = rand(1, 2, h, w, seed=seed), rand(3, 2, k, k, seed=seed + 1)
+    y = kernels.conv2d(x, wt, padding=pad, dilation=(d, d))
+    ys = kernels.conv2d(np.roll(x, (dy, dx), axis=(2, 3)), wt, padding=pad, dilation=(d, d))
+    span = d * (k - 1)
+    y0, y1 = pad[0] + max(dy, 0), pad[0] + h + min(dy, 0) - span
+    x0, x1 = pad[2] + max(dx, 0), pad[2] + w + min(dx, 0) - span
+    assert y1 > y0 and x1 > x0
+    np.testing.assert_allclose(ys[..., y0:y1, x0:x1], y[..., y0 - dy : y1 - dy, x0 - dx : x1 - dx],
+                               **TIGHT)
+
+
+# ----------------------------------------------------------------------------- conv_transpose2d
+
+TCONV_CASES = {
+    # name: (N, C_in, H, W, C_out/groups, kernel, stride, padding, output_padding, dilation, groups)
+    "k3 s1": (2, 3, 4, 5, 2, (3, 3), (1, 1), (0, 0), (0, 0), (1, 1), 1),
+    "k3 s2 p1 op1": (1, 2, 4, 3, 3, (3, 3), (2, 2), (1, 1), (1, 1), (1, 1), 1),
+    "k4 s2 p1 (DCGAN)": (2, 3, 3, 3, 2, (4, 4), (2, 2), (1, 1), (0, 0), (1, 1), 1),
+    "k2 s2 (U-Net)": (1, 4, 3, 4, 2, (2, 2), (2, 2), (0, 0), (0, 0), (1, 1), 1),
+    "dilation 2 s3 op2": (1, 2, 3, 4, 2, (3, 2), (3, 1), (2, 0), (2, 0), (2, 2), 1),
+    "groups 2": (2, 4, 3, 3, 3, (3, 3), (2, 1), (1, 0), (1, 0), (1, 1), 2),
+    "1x1": (1, 3, 4, 4, 5, (1, 1), (1, 1), (0, 0), (0, 0), (1, 1), 1),
+    "stride > kernel": (1, 2, 3, 3, 2, (2, 2), (3, 3), (0, 1), (2, 0), (1, 1), 1),
+}
+
+
+@pytest.mark.parametrize("case", TCONV_CASES.values(), ids=TCONV_CASES.keys())
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_conv_transpose2d_matches_naive(case, bias):
+    n, c, h, w, cog, k, s, p, op, d, g = case
+    x, wt = rand(n, c, h, w, seed=4), rand(c, cog, *k, seed=5)
+    b = rand(cog * g, seed=6) if bias else None
+    args = {"stride": s, "padding": p, "output_padding": op, "dilation": d, "groups": g}
+    got = kernels.conv_transpose2d(x, wt, b, **args)
+    want = naive.conv_transpose2d(x, wt, b, **args)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, **TIGHT)
+    assert got.flags.c_contiguous
+
+
+def test_conv_transpose2d_is_the_adjoint_of_conv2d():
+    """<conv(x), y> == <x, conv_transpose(y)> with the same weights, stride, padding, dilation."""
+    x, w, y = rand(2, 3, 8, 7), rand(4, 3, 3, 3, seed=1), rand(2, 4, 4, 4, seed=2)
+    args = {"stride": (2, 2), "dilation": (1, 1)}
+    cx = kernels.conv2d(x, w, padding=(1, 1, 1, 1), **args)
+    assert cx.shape == y.shape
+    ty = kernels.conv_transpose2d(y, w, padding=(1, 1), output_padding=(1, 0), **args)
+    assert ty.shape == x.shape
+    np.testing.assert_allclose(np.vdot(cx, y), np.vdot(x, ty), rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+def test_max_pool_lecture_example():
+    """The lecture notes' 6×6 example, 2×2 windows, stride 2."""
+    x = np.array([
+        [0, 5, 4, 3, 0, 0],
+        [8, 2, 0, 0, 6, 9],
+        [9, 0, 0, 6, 4, 0],
+        [8, 6, 0, 8, 9, 6],
+        [4, 0, 6, 9, 0, 2],
+        [0, 7, 6, 4, 10, 7],
+    ], dtype=np.float64)[None, None]
+    y = kernels.max_pool2d(x, kernel=(2, 2), stride=(2, 2), out_hw=(3, 3))
+    np.testing.assert_array_equal(y[0, 0], [[8, 4, 9], [9, 8, 9], [7, 9, 10]])
+
+
+POOL_CASES = {
+    # name: (H, W, kernel, stride, padding, dilation, out_hw)
+    "2x2 s2": (6, 6, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), None),
+    "3x3 s2 overlapping": (7, 7, (3, 3), (2, 2), (0, 0, 0, 0), (1, 1), None),
+    "3x3 s2 ceil": (6, 6, (3, 3), (2, 2), (0, 0, 0, 0), (1, 1), (3, 3)),
+    "3x3 s2 p1": (5, 6, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), None),
+    "3x3 s2 p1 ceil": (6, 8, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), (4, 5)),
+    "asym pad": (5, 5, (2, 3), (1, 2), (1, 0, 0, 2), (1, 1), None),
+    "asym pad ceil": (5, 6, (3, 2), (2, 3), (0, 1, 1, 0), (1, 1), (3, 3)),
+    "stride > kernel": (7, 7, (2, 2), (3, 3), (0, 0, 0, 0), (1, 1), None),
+    "odd 1x3": (4, 9, (1, 3), (1, 3), (0, 0, 0, 0), (1, 1), None),
+}
+
+
+def _floor_out(h, w, k, s, p, d):
+    return ((h + p[0] + p[1] - d[0] * (k[0] - 1) - 1) // s[0] + 1,
+            (w + p[2] + p[3] - d[1] * (k[1] - 1) - 1) // s[1] + 1)
+
+
+@pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES.keys())
+@pytest.mark.parametrize("dilation", [(1, 1), (2, 1)], ids=["d1", "d(2,1)"])
+def test_max_pool2d_matches_naive(case, dilation):
+    h, w, k, s, p, _, out_hw = case
+    out_hw = out_hw or _floor_out(h, w, k, s, p, dilation)
+    if dilation != (1, 1):
+        out_hw = _floor_out(h, w, k, s, p, dilation)
+    x = rand(2, 3, h, w)
+    args = {"kernel": k, "stride": s, "padding": p, "dilation": dilation, "out_hw": out_hw}
+    np.testing.assert_array_equal(kernels.max_pool2d(x, **args), naive.max_pool2d(x, **args))
+
+
+def test_max_pool2d_keeps_dtype():
+    for dt in (np.float32, np.int64):
+        x = (rand(1, 2, 5, 5) * 10).astype(dt)
+        y = kernels.max_pool2d(x, kernel=2, stride=2, padding=(1, 0, 1, 0), out_hw=(3, 3))
+        assert y.dtype == dt
+        np.testing.assert_array_equal(
+            y, naive.max_pool2d(x, kernel=(2, 2), stride=(2, 2), padding=(1, 0, 1, 0),
+                                out_hw=(3, 3)))
+
+
+@pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES.keys())
+@pytest.mark.parametrize("include", [True, False], ids=["include_pad", "exclude_pad"])
+def test_avg_pool2d_matches_naive(case, include):
+    h, w, k, s, p, _, out_hw = case
+    out_hw = out_hw or _floor_out(h, w, k, s, p, (1, 1))
+    x = rand(2, 3, h, w)
+    args = {"kernel": k, "stride": s, "padding": p, "out_hw": out_hw, "count_include_pad": include}
+    got = kernels.avg_pool2d(x, **args)
+    np.testing.assert_allclose(got, naive.avg_pool2d(x, **args), **TIGHT)
+    assert kernels.avg_pool2d(x.astype(np.float32), **args).dtype == np.float32
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 1.5])
+@pytest.mark.parametrize(("h", "k", "s", "out"), [(6, 2, 2, 3), (7, 3, 2, 3), (7, 3, 2, 4)],
+                         ids=["2x2 s2", "3x3 s2", "3x3 s2 ceil"])
+def test_lp_pool2d_matches_naive(p, h, k, s, out):
+    x = rand(2, 2, h, h + 1)
+    if p != 2:  # x^p summed may be negative and its 1/p-th power NaN, in PyTorch too
+        x = np.abs(x)
+    wo = (h + 1 - k) // s + 1
+    args = {"p": p, "kernel": (k, k), "stride": (s, s), "out_hw": (out, wo)}
+    np.testing.assert_allclose(kernels.lp_pool2d(x, **args), naive.lp_pool2d(x, **args), **TIGHT)
+
+
+def test_lp_pool2d_p2_is_the_l2_norm():
+    x = rand(1, 3, 4, 4)
+    y = kernels.lp_pool2d(x, p=2, kernel=(2, 2), stride=(2, 2), out_hw=(2, 2))
+    windows = x.reshape(1, 3, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(1, 3, 2, 2, 4)
+    np.testing.assert_allclose(y, np.linalg.norm(windows, axis=-1), **TIGHT)
+
+
+@pytest.mark.parametrize(("h", "k", "s", "out"), [(28, 2, 2, 14), (7, 2, 2, 3), (7, 2, 2, 4)],
+                         ids=["lenet s2", "odd floor", "odd ceil"])
+def test_subsample2d_matches_naive(h, k, s, out):
+    x, coeff, bias = rand(2, 3, h, h), rand(3, seed=1), rand(3, seed=2)
+    args = {"kernel": (k, k), "stride": (s, s), "out_hw": (out, out)}
+    np.testing.assert_allclose(kernels.subsample2d(x, coeff, bias, **args),
+                               naive.subsample2d(x, coeff, bias, **args), **TIGHT)
+
+
+@pytest.mark.parametrize(("hw", "out"), [((7, 7), (1, 1)), ((6, 8), (3, 4)), ((7, 5), (3, 3)),
+                                         ((5, 4), (2, 3)), ((3, 2), (5, 4)), ((13, 13), (6, 6))])
+def test_adaptive_avg_pool2d_matches_naive(hw, out):
+    x = rand(2, 3, *hw)
+    got = kernels.adaptive_avg_pool2d(x, out)
+    np.testing.assert_allclose(got, naive.adaptive_avg_pool2d(x, out), **TIGHT)
+    assert kernels.adaptive_avg_pool2d(x.astype(np.float32), out).dtype == np.float32
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize(("c", "size"), [(7, 5), (6, 4), (3, 5), (4, 1), (2, 9)])
+def test_local_response_norm_matches_naive(c, size):
+    x = rand(2, c, 3, 4)
+    args = {"size": size, "alpha": 1e-1, "beta": 0.75, "k": 2.0}
+    got = kernels.local_response_norm(x, **args)
+    np.testing.assert_allclose(got, naive.local_response_norm(x, **args), **TIGHT)
+    assert kernels.local_response_norm(x.astype(np.float32), **args).dtype == np.float32
+
+
+def test_batch_norm2d_matches_naive():
+    x = rand(2, 3, 4, 5)
+    gamma, beta, mean = rand(3, seed=1), rand(3, seed=2), rand(3, seed=3)
+    var = np.abs(rand(3, seed=4)) + 0.1
+    got = kernels.batch_norm2d(x, gamma, beta, mean, var, eps=1e-5)
+    np.testing.assert_allclose(got, naive.batch_norm2d(x, gamma, beta, mean, var, eps=1e-5),
+                               **TIGHT)
+    y32 = kernels.batch_norm2d(x.astype(np.float32), gamma, beta, mean, var, eps=1e-5)
+    assert y32.dtype == np.float32
+
+
+@pytest.mark.parametrize("axis", [1, -1])
+def test_softmax_matches_naive_and_is_stable(axis):
+    x = rand(2, 5, 3)
+    np.testing.assert_allclose(kernels.softmax(x, axis), naive.softmax(x, axis), **TIGHT)
+    big = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1000.0, -1000.0]], dtype=np.float32)
+    y = kernels.softmax(big, axis=1)
+    assert y.dtype == np.float32 and np.isfinite(y).all()
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(y[1], 1 / 3, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- against PyTorch
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+TORCH_TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def _t(torch, a):
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+@pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
+def test_conv2d_matches_torch(torch, case):
+    f = torch.nn.functional
+    n, c, h, w, co, k, s, p, d, g, mode = case
+    x, wt, b = rand(n, c, h, w, seed=7), rand(co, c // g, *k, seed=8), rand(co, seed=9)
+    xt = f.pad(_t(torch, x), (p[2], p[3], p[0], p[1]),
+               mode="replicate" if mode == "replicate" else "constant")
+    want = f.conv2d(xt, _t(torch, wt), _t(torch, b), stride=s, dilation=d, groups=g).numpy()
+    got = kernels.conv2d(x, wt, b, stride=s, padding=p, dilation=d, groups=g, padding_mode=mode)
+    np.testing.assert_allclose(got, want, **TORCH_TOL)
+
+
+@pytest.mark.parametrize("case", TCONV_CASES.values(), ids=TCONV_CASES.keys())
+def test_conv_transpose2d_matches_torch(torch, case):
+    n, c, h, w, cog, k, s, p, op, d, g = case
+    x, wt, b = rand(n, c, h, w, seed=10), rand(c, cog, *k, seed=11), rand(cog * g, seed=12)
+    args = {"stride": s, "padding": p, "output_padding": op, "dilation": d, "groups": g}
+    want = torch.nn.functional.conv_transpose2d(_t(torch, x), _t(torch, wt), _t(torch, b), **args)
+    np.testing.assert_allclose(kernels.conv_transpose2d(x, wt, b, **args), want.numpy(),
+                               **TORCH_TOL)
+
+
+TORCH_POOLS = [  # (H, W, kernel, stride, symmetric padding, dilation, ceil_mode)
+    (6, 6, 2, 2, 0, 1, False),
+    (7, 7, 3, 2, 0, 1, True),
+    (8, 6, 3, 2, 1, 1, True),
+    (9, 8, 3, 2, 1, 2, False),
+    (10, 7, (3, 2), (2, 3), (1, 1), (1, 1), True),
+    (5, 5, 2, 3, 1, 1, True),
+]
+
+
+@pytest.mark.parametrize("case", TORCH_POOLS)
+def test_pools_match_torch(torch, case):
+    f = torch.nn.functional
+    h, w, k, s, p, d, ceil = case
+    x = rand(2, 3, h, w, seed=13)
+    xt = _t(torch, x)
+    ph, pw = (p, p) if isinstance(p, int) else p
+    pad4 = (ph, ph, pw, pw)
+    k2, s2 = (k, k) if isinstance(k, int) else k, (s, s) if isinstance(s, int) else s
+
+    want = f.max_pool2d(xt, k, s, p, d, ceil_mode=ceil).numpy()
+    got = kernels.max_pool2d(x, kernel=k2, stride=s2, padding=pad4, dilation=d,
+                             out_hw=want.shape[2:])
+    np.testing.assert_allclose(got, want, **TORCH_TOL)
+
+    for include in (True, False):
+        want = f.avg_pool2d(xt, k, s, p, ceil_mode=ceil, count_include_pad=include).numpy()
+        got = kernels.avg_pool2d(x, kernel=k2, stride=s2, padding=pad4,
+                                 out_hw=want.shape[2:], count_include_pad=include)
+        np.testing.assert_allclose(got, want, **TORCH_TOL)
+
+    if not ceil:  # PyTorch rescales partial ceil-mode windows of LPPool; see lp_pool2d's docstring
+        for norm, xn in ((2.0, x), (3.0, np.abs(x))):
+            want = f.lp_pool2d(_t(torch, xn), norm, k, s).numpy()
+            got = kernels.lp_pool2d(xn, p=norm, kernel=k2, stride=s2, out_hw=want.shape[2:])
+            np.testing.assert_allclose(got, want, **TORCH_TOL)
+
+
+@pytest.mark.parametrize(("hw", "out"), [((7, 7), (1, 1)), ((7, 5), (3, 3)), ((3, 2), (5, 4))])
+def test_adaptive_avg_pool2d_matches_torch(torch, hw, out):
+    x = rand(2, 3, *hw, seed=14)
+    want = torch.nn.functional.adaptive_avg_pool2d(_t(torch, x), out).numpy()
+    np.testing.assert_allclose(kernels.adaptive_avg_pool2d(x, out), want, **TORCH_TOL)
+
+
+@pytest.mark.parametrize(("c", "size"), [(96, 5), (6, 4), (3, 5)])
+def test_local_response_norm_matches_torch(torch, c, size):
+    x = rand(2, c, 3, 4, seed=15)
+    want = torch.nn.functional.local_response_norm(_t(torch, x), size, alpha=1e-2, beta=0.75,
+                                                   k=2.0).numpy()
+    got = kernels.local_response_norm(x, size=size, alpha=1e-2, beta=0.75, k=2.0)
+    np.testing.assert_allclose(got, want, **TORCH_TOL)
+
+
+def test_batch_norm_and_softmax_match_torch(torch):
+    f = torch.nn.functional
+    x = rand(2, 3, 4, 5, seed=16)
+    gamma, beta, mean = rand(3, seed=1), rand(3, seed=2), rand(3, seed=3)
+    var = np.abs(rand(3, seed=4)) + 0.1
+    want = f.batch_norm(_t(torch, x), _t(torch, mean), _t(torch, var), _t(torch, gamma),
+                        _t(torch, beta), training=False, eps=1e-3).numpy()
+    np.testing.assert_allclose(kernels.batch_norm2d(x, gamma, beta, mean, var, eps=1e-3), want,
+                               **TORCH_TOL)
+    np.testing.assert_allclose(kernels.softmax(x, axis=1),
+                               torch.softmax(_t(torch, x), dim=1).numpy(), **TORCH_TOL)

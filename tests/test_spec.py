@@ -1,0 +1,270 @@
+"""The spec language: inputs, naming, branches, blocks, repeat, if, rounding, parameters."""
+
+from __future__ import annotations
+
+import pytest
+
+from archcalc.errors import ArchcalcError, GraphError, ShapeError, SpecError
+from archcalc.spec import load_spec, parse_spec
+
+INCEPTION = """
+name: mini_inception
+input: {channels: 192, height: 28, width: 28}
+blocks:
+  conv_relu:
+    params: {out: ~, k: 1, pad: 0}
+    layers:
+      - {type: conv2d, name: conv, out_channels: $out, kernel_size: $k, padding: $pad}
+      - {type: relu, name: relu}
+  inception:
+    params: [c1, c3r, c3, c5r, c5, pp]
+    layers:
+      - {block: conv_relu, name: branch1, args: {out: $c1}}
+      - {block: conv_relu, name: branch2_reduce, inputs: [input], args: {out: $c3r}}
+      - {block: conv_relu, name: branch2, args: {out: $c3, k: 3, pad: 1}}
+      - {block: conv_relu, name: branch3_reduce, inputs: [input], args: {out: $c5r}}
+      - {block: conv_relu, name: branch3, args: {out: $c5, k: 5, pad: 2}}
+      - {type: max_pool2d, name: branch4_pool, inputs: [input], kernel_size: 3, stride: 1,
+         padding: 1}
+      - {block: conv_relu, name: branch4, args: {out: $pp}}
+      - {type: concat, name: concat, inputs: [branch1, branch2, branch3, branch4]}
+layers:
+  - {block: inception, name: inception_3a,
+     args: {c1: 64, c3r: 96, c3: 128, c5r: 16, c5: 32, pp: 32}}
+  - {block: inception, name: inception_3b,
+     args: {c1: 128, c3r: 128, c3: 192, c5r: 32, c5: 96, pp: 64}}
+"""
+
+RESNET_STAGE = """
+name: stage
+input: [64, 56, 56]
+blocks:
+  bottleneck:
+    params: {width: ~, out: ~, stride: 1, project: false}
+    layers:
+      - {type: conv2d, name: conv1, out_channels: $width, kernel_size: 1, bias: false}
+      - {type: relu, name: relu1}
+      - {type: conv2d, name: conv2, out_channels: $width, kernel_size: 3, stride: $stride,
+         padding: 1, bias: false}
+      - {type: relu, name: relu2}
+      - {type: conv2d, name: conv3, out_channels: $out, kernel_size: 1, bias: false}
+      - {type: conv2d, name: downsample, inputs: [input], out_channels: $out, kernel_size: 1,
+         stride: $stride, bias: false, if: $project}
+      - {type: add, name: add, inputs: [conv3, downsample]}
+      - {type: relu, name: relu}
+layers:
+  - {block: bottleneck, name: layer1, repeat: 3, args: {width: 64, out: 256},
+     first: {project: true}}
+"""
+
+
+def test_inception_block_shapes_and_addressable_internals(analyse_text):
+    analysis = analyse_text(INCEPTION)
+    # GoogLeNet Table 1: inception (3a) output 28×28×256, (3b) 28×28×480
+    assert analysis.layer("inception_3a.concat").output_shape == (256, 28, 28)
+    assert analysis.layer("inception_3b.concat").output_shape == (480, 28, 28)
+    branch = analysis.layer("inception_3a.branch2.conv")
+    assert branch.inputs == ("inception_3a.branch2_reduce.relu",)
+    assert analysis.layer("inception_3a.branch2_reduce.conv").inputs == ("input",)
+    assert analysis.layer("inception_3b.branch1.conv").inputs == ("inception_3a.concat",)
+    # the 3×3 branch of (3a): 28·28·128·(3·3·96) MACs
+    assert branch.macs == 28 * 28 * 128 * 3 * 3 * 96
+
+
+def test_repeat_with_first_overrides_and_dropped_layers(analyse_text):
+    analysis = analyse_text(RESNET_STAGE)
+    names = [row.name for row in analysis.layers]
+    assert "layer1.1.downsample" in names  # projected in the first repetition only
+    assert "layer1.2.downsample" not in names
+    # a dropped layer passes its input through: the identity shortcut
+    assert analysis.layer("layer1.2.add").inputs == ("layer1.2.conv3", "layer1.1.relu")
+    assert analysis.layer("layer1.1.add").inputs == ("layer1.1.conv3", "layer1.1.downsample")
+    assert analysis.layer("layer1.3.relu").output_shape == (256, 56, 56)
+    # first: 64·64 + 9·64·64 + 64·256 + 64·256 (projection) = 73,728;
+    # others: 256·64 + 9·64·64 + 64·256 = 69,632 each. (torchvision resnet50's layer1 has
+    # 215,808 params: these 212,992 plus its batch norms' 2,816 γ/β.)
+    assert analysis.totals.params == 73_728 + 2 * 69_632 == 212_992
+
+
+def test_block_rows_fold_by_depth(analyse_text):
+    from archcalc.analysis import fold
+
+    analysis = analyse_text(RESNET_STAGE)
+    rows = fold(analysis, 0)
+    assert [r.name for r in rows] == ["layer1.1", "layer1.2", "layer1.3"]
+    assert [r.kind for r in rows] == ["bottleneck"] * 3
+    assert sum(r.params for r in rows) == analysis.totals.params
+    assert len(fold(analysis, None)) == len(analysis.layers)
+
+
+def test_auto_names_count_per_type(analyse_text):
+    analysis = analyse_text("""
+name: t
+input: [1, 8, 8]
+layers:
+  - {type: conv2d, out_channels: 2, kernel_size: 3}
+  - {type: relu}
+  - {type: conv2d, out_channels: 2, kernel_size: 3}
+  - {type: conv2d, out_channels: 2, kernel_size: 1}
+""")
+    assert [r.name for r in analysis.layers] == ["conv2d_1", "relu_1", "conv2d_2", "conv2d_3"]
+
+
+def test_network_params_and_set_override():
+    text = """
+name: t
+input: [1, 8, 8]
+params: {aux: false, width: 4}
+layers:
+  - {type: conv2d, name: trunk, out_channels: $width, kernel_size: 1}
+  - {type: flatten, name: aux_flat, inputs: [trunk], if: $aux}
+  - {type: linear, name: aux_fc, out_features: 3, if: $aux}
+  - {type: global_avg_pool2d, name: gap, inputs: [trunk]}
+outputs: [aux_fc]
+"""
+    plain = parse_spec(text, file="t.yaml")
+    assert [n.name for n in plain.nodes] == ["trunk", "gap"]
+    assert plain.output_names == ("trunk", "gap")  # dropped output resolves to its input
+    with_aux = parse_spec(text, file="t.yaml", overrides={"aux": True, "width": 6})
+    assert [n.name for n in with_aux.nodes] == ["trunk", "aux_flat", "aux_fc", "gap"]
+    assert with_aux.output_names == ("aux_fc", "gap")
+    with pytest.raises(SpecError, match="no parameter 'auxx'.*did you mean 'aux'"):
+        parse_spec(text, file="t.yaml", overrides={"auxx": True})
+
+
+def test_network_rounding_applies_to_every_layer(analyse_text):
+    text = """
+name: t
+input: [1, 7, 7]
+rounding: {mode}
+layers: [{{type: max_pool2d, name: p, kernel_size: 3, stride: 3}}]
+"""
+    # (7 − 3)/3 + 1 = 2.33
+    assert analyse_text(text.format(mode="floor")).layer("p").output_shape == (1, 2, 2)
+    assert analyse_text(text.format(mode="ceil")).layer("p").output_shape == (1, 3, 3)
+    with pytest.raises(ShapeError, match=r"\(7 − 3 \+ 2·0\)/3 \+ 1 = 2\.333"):
+        analyse_text(text.format(mode="exact"))
+
+
+def test_bundled_name_resolves_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_spec("vgg16").name == "vgg16"
+    assert load_spec("vgg16.yaml").name == "vgg16"
+
+
+# --- the error examples the core issue names -------------------------------------------------
+
+BASE = "name: t\ninput: [3, 8, 8]\nlayers:\n"
+
+
+def _error(analyse_text, layers: str) -> ArchcalcError:
+    with pytest.raises(ArchcalcError) as info:
+        analyse_text(BASE + layers)
+    return info.value
+
+
+def test_typo_field(analyse_text):
+    err = _error(analyse_text, "  - {type: conv2d, name: c, out_channels: 4, kernel_size: 3, "
+                               "stide: 2}\n")
+    assert err.message == ("test.yaml:4:62 layer 'c' (conv2d) field 'stide': unknown field "
+                           "'stide'. Fix: did you mean 'stride'?")
+
+
+def test_wrong_type_tag(analyse_text):
+    err = _error(analyse_text, "  - {type: conv, out_channels: 4}\n")
+    assert "test.yaml:4:6 field 'type'" in err.message
+    assert "unknown layer type 'conv'" in err.message and "did you mean 'conv2d'" in err.message
+
+
+def test_kernel_larger_than_padded_input(analyse_text):
+    err = _error(analyse_text, "  - {type: conv2d, name: big, out_channels: 4, kernel_size: 11}\n")
+    assert isinstance(err, ShapeError)
+    assert err.message.startswith("test.yaml:4:5 layer 'big' (conv2d): kernel does not fit")
+    assert "(8 − 11 + 2·0)/1 + 1 = -2" in err.message
+    assert "Fix: padding ≥ 2 or kernel_size ≤ 8" in err.message
+
+
+def test_non_integer_size_under_exact(analyse_text):
+    err = _error(analyse_text, "  - {type: conv2d, name: c, out_channels: 4, kernel_size: 3, "
+                               "stride: 2}\n")
+    # (8 − 3 + 0)/2 + 1 = 3.5; padding 1 -> (8 − 3 + 2)/2 + 1 = 4.5 no; total 1 -> 4 yes
+    assert "output height is not a whole number ((8 − 3 + 2·0)/2 + 1 = 3.5)" in err.message
+    assert "total padding 1" in err.message and "rounding: floor" in err.message
+
+
+def test_concat_mismatch(analyse_text):
+    err = _error(analyse_text, """\
+  - {type: max_pool2d, name: half, kernel_size: 2}
+  - {type: concat, name: cat, inputs: [half, input]}
+""")
+    assert err.message.startswith("test.yaml:5:5 layer 'cat' (concat): inputs differ in spatial "
+                                  "size: 'half' 4×4×3, 'input' 8×8×3")
+    assert "Fix:" in err.message
+
+
+def test_add_mismatch(analyse_text):
+    err = _error(analyse_text, """\
+  - {type: conv2d, name: wide, out_channels: 6, kernel_size: 1}
+  - {type: add, name: sum, inputs: [wide, input]}
+""")
+    assert "layer 'sum' (add): inputs differ in shape: 'wide' 8×8×6, 'input' 8×8×3" in err.message
+    assert "1×1 conv" in err.message
+
+
+def test_cycle(analyse_text):
+    err = _error(analyse_text, """\
+  - {type: relu, name: a, inputs: [b]}
+  - {type: relu, name: b, inputs: [a]}
+  - {type: add, inputs: [a, b]}
+""")
+    assert isinstance(err, GraphError)
+    assert "cycle: a → b → a" in err.message and "test.yaml:4:5" in err.message
+
+
+def test_unknown_input(analyse_text):
+    err = _error(analyse_text, """\
+  - {type: relu, name: relu1}
+  - {type: relu, name: relu2, inputs: [rleu1]}
+""")
+    assert "test.yaml:5:5 layer 'relu2' (relu) field 'inputs': unknown input 'rleu1'" in err.message
+    assert "did you mean 'relu1'" in err.message
+
+
+@pytest.mark.parametrize("bad", ["0", "-3"])
+def test_zero_or_negative_sizes(analyse_text, bad):
+    err = _error(analyse_text, f"  - {{type: conv2d, name: c, out_channels: 4, kernel_size: {bad}}}\n")
+    assert "layer 'c' (conv2d) field 'kernel_size'" in err.message
+    assert f"invalid value {bad}" in err.message
+    with pytest.raises(SpecError, match=r"input sizes must be positive"):
+        analyse_text(f"name: t\ninput: [3, {bad}, 8]\nlayers: [{{type: relu}}]\n")
+
+
+def test_groups_must_divide_channels(analyse_text):
+    err = _error(analyse_text, "  - {type: conv2d, name: g, out_channels: 4, kernel_size: 1, "
+                               "groups: 2}\n")
+    assert "groups=2 does not divide in_channels=3 (3 / 2 = 1.5)" in err.message
+
+
+def test_duplicate_names(analyse_text):
+    err = _error(analyse_text, "  - {type: relu, name: a}\n  - {type: relu, name: a}\n")
+    assert "test.yaml:5" in err.message and "duplicate layer name 'a'" in err.message
+
+
+def test_dangling_layer(analyse_text):
+    err = _error(analyse_text, """\
+  - {type: relu, name: lost}
+  - {type: sigmoid, name: out, inputs: [input]}
+""")
+    assert "layer 'lost' (relu): the output of 'lost' is never used" in err.message
+
+
+def test_recursive_block(analyse_text):
+    with pytest.raises(GraphError, match="block 'a' uses itself: a → b → a"):
+        analyse_text("""
+name: t
+input: [1, 4, 4]
+blocks:
+  a: {layers: [{block: b}]}
+  b: {layers: [{block: a}]}
+layers: [{block: a}]
+""")

@@ -35,6 +35,8 @@ def handle_errors(command):
                 raise
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)

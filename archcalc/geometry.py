@@ -74,7 +74,7 @@ def window_output(
     """W' = (W − F_eff + P_begin + P_end)/S + 1, rounded as asked; raises ShapeError otherwise."""
     k_eff = effective_kernel(kernel, dilation)
     padded = n + pad_begin + pad_end
-    k_text = fmt_num(kernel) if dilation == 1 else f"{dilation}·({kernel} − 1) + 1"
+    k_text = fmt_num(kernel) if dilation == 1 else f"({dilation}·({kernel} − 1) + 1)"
     if pad_begin == pad_end:
         pad_text = f"2·{pad_begin}"
     else:

@@ -42,6 +42,9 @@ class ReLU(_Elementwise):
     def label(self) -> str:
         return "ReLU"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        return ctx.node("Relu", inputs[:1])
+
 
 class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope·x: one comparison and one multiply per value."""
@@ -63,6 +66,9 @@ class LeakyReLU(_Elementwise):
     def label(self) -> str:
         return f"LeakyReLU {self.negative_slope:g}"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        return ctx.node("LeakyRelu", inputs[:1], alpha=self.negative_slope)
+
 
 class Sigmoid(_Elementwise):
     """1/(1 + e^(−x)): one exp, an add and a divide per value."""
@@ -83,6 +89,9 @@ class Sigmoid(_Elementwise):
 
     def label(self) -> str:
         return "sigmoid"
+
+    def to_onnx(self, ctx, inputs, inferred):
+        return ctx.node("Sigmoid", inputs[:1])
 
 
 class Tanh(_Elementwise):
@@ -114,6 +123,16 @@ class Tanh(_Elementwise):
             return "tanh"
         return f"{self.amplitude:g}·tanh({self.slope:.3g}x)"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        """Mul by slope → Tanh → Mul by amplitude (each Mul only when ≠ 1)."""
+        x = inputs[0]
+        if self.slope != 1.0:
+            x = ctx.node("Mul", [x, ctx.constant("slope", self.slope)])
+        y = ctx.node("Tanh", [x])
+        if self.amplitude != 1.0:
+            y = ctx.node("Mul", [y, ctx.constant("amplitude", self.amplitude)])
+        return y
+
 
 class Softmax(_Elementwise):
     """e^(x_i)/Σ_j e^(x_j) over the channels: one exp per value, a sum and a divide."""
@@ -132,6 +151,10 @@ class Softmax(_Elementwise):
 
     def label(self) -> str:
         return "softmax"
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """Softmax over axis 1, the channels (opset ≥ 13 normalises that one axis only)."""
+        return ctx.node("Softmax", inputs[:1], axis=1)
 
 
 class Dropout(_Elementwise):
@@ -153,3 +176,7 @@ class Dropout(_Elementwise):
 
     def label(self) -> str:
         return f"dropout {self.p:g}"
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """Identity: dropout does nothing at inference."""
+        return ctx.node("Identity", inputs[:1])

@@ -153,6 +153,12 @@ class Layer(BaseModel):
         """Short hyperparameter text for diagrams, e.g. 'conv 3×3/1, 64'."""
         raise NotImplementedError
 
+    def to_onnx(self, ctx, inputs: list[str], inferred: Inferred) -> str:
+        """Add this layer's ONNX operators through ``ctx`` (archcalc.onnx_export.LayerBuilder)
+        and return the name of its output tensor. Kinds without a faithful mapping refuse."""
+        ctx.fail(f"{self.type} has no faithful ONNX mapping",
+                 fix="leave this layer out of the exported spec, or export a variant without it")
+
     # --- helpers for subclasses ---------------------------------------------------------------
 
     def require_map(self, shape: Shape, what: str = "input") -> tuple[int, int, int]:

@@ -214,6 +214,32 @@ class Conv2d(Layer):
             text += ", table"
         return text
 
+    def to_onnx(self, ctx, inputs, inferred):
+        """Conv (pads [top, left, bottom, right]); ceil rounding's extra trailing padding made
+        explicit; replicate padding as Pad(mode=edge) first; a connection table as the dense
+        weight with zeros where an output map does not read an input map."""
+        from ..onnx_export import onnx_pads
+
+        _, h, w = ctx.input_shapes[0]
+        window = self.window
+        top, bottom, left, right = inferred.resolved["padding"]
+        out_h, out_w = inferred.resolved["out_hw"]
+        bottom += trailing_extra(h, out_h, window.kernel_eff[0], window.stride[0], top + bottom)
+        right += trailing_extra(w, out_w, window.kernel_eff[1], window.stride[1], left + right)
+        pads = (top, bottom, left, right)
+        x = inputs[0]
+        if self.padding_mode == "replicate" and any(pads):
+            amounts = ctx.constant("pad amounts", [0, 0, top, left, 0, 0, bottom, right], "int64")
+            x = ctx.node("Pad", [x, amounts], mode="edge")
+            pads = (0, 0, 0, 0)
+        mask = self.connection_mask(ctx.input_shapes[0][0]) if self.connections else None
+        args = [x, ctx.weight("weight", mask=mask)]
+        if self.bias:
+            args.append(ctx.weight("bias"))
+        return ctx.node("Conv", args, kernel_shape=list(window.kernel),
+                        strides=list(window.stride), pads=onnx_pads(pads),
+                        dilations=list(window.dilation), group=self.groups)
+
 
 class ConvTranspose2d(Layer):
     """Transposed 2-D convolution (a convolution's gradient with respect to its input).
@@ -313,3 +339,14 @@ class ConvTranspose2d(Layer):
     def label(self) -> str:
         kh, kw = to_pair(self.kernel_size)
         return f"deconv {kh}×{kw}/{to_pair(self.stride)[0]}, {self.out_channels}"
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """ConvTranspose with the same symmetric pads, output_padding, dilations and groups."""
+        ph, pw = to_pair(self.padding)
+        args = [inputs[0], ctx.weight("weight")]
+        if self.bias:
+            args.append(ctx.weight("bias"))
+        return ctx.node("ConvTranspose", args, kernel_shape=list(to_pair(self.kernel_size)),
+                        strides=list(to_pair(self.stride)), pads=[ph, pw, ph, pw],
+                        dilations=list(to_pair(self.dilation)), group=self.groups,
+                        output_padding=list(to_pair(self.output_padding)))

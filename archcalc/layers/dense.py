@@ -45,6 +45,9 @@ class Flatten(Layer):
     def label(self) -> str:
         return "flatten"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        return ctx.node("Flatten", inputs[:1], axis=1)
+
 
 class Linear(Layer):
     """Fully connected: y = W·x + b. params = in·out + out; MACs = in·out."""
@@ -95,6 +98,13 @@ class Linear(Layer):
     def label(self) -> str:
         return f"fc {self.out_features}"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        """Gemm: x·Wᵀ + b (transB = 1: W stays out×in as the executor stores it)."""
+        args = [inputs[0], ctx.weight("weight")]
+        if self.bias:
+            args.append(ctx.weight("bias"))
+        return ctx.node("Gemm", args, transB=1)
+
 
 class EuclideanRBF(Layer):
     """LeNet-5's output layer: y_i = Σ_j (x_j − w_ij)², one radial basis unit per class.
@@ -134,3 +144,12 @@ class EuclideanRBF(Layer):
 
     def label(self) -> str:
         return f"RBF {self.out_features}"
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """The squared distances as written: Unsqueeze x to N×1×in, Sub W (out×in, broadcast
+        to N×out×in), Mul by itself, ReduceSum over the last axis."""
+        x = ctx.node("Unsqueeze", [inputs[0], ctx.constant("unsqueeze axes", [1], "int64")])
+        diff = ctx.node("Sub", [x, ctx.weight("weight")])
+        squares = ctx.node("Mul", [diff, diff])
+        return ctx.node("ReduceSum", [squares, ctx.constant("sum axes", [2], "int64")],
+                        keepdims=0)

@@ -55,6 +55,9 @@ class Concat(Layer):
     def label(self) -> str:
         return "concat"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        return ctx.node("Concat", inputs, axis=1)
+
 
 class Add(Layer):
     """Elementwise sum of k inputs of identical shape (residual connections).
@@ -95,3 +98,7 @@ class Add(Layer):
 
     def label(self) -> str:
         return "add"
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """Add for two inputs, Sum for more."""
+        return ctx.node("Add" if len(inputs) == 2 else "Sum", inputs)

@@ -61,6 +61,19 @@ class BatchNorm2d(Layer):
     def label(self) -> str:
         return "batch norm"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        """BatchNormalization in inference mode (running statistics); without affine, γ = 1
+        and β = 0 are added as constants."""
+        c = ctx.input_shapes[0][0]
+        if self.affine:
+            scale, shift = ctx.weight("weight"), ctx.weight("bias")
+        else:
+            scale = ctx.constant("unit scale", [1.0] * c)
+            shift = ctx.constant("zero shift", [0.0] * c)
+        return ctx.node("BatchNormalization", [inputs[0], scale, shift,
+                                               ctx.weight("running_mean"),
+                                               ctx.weight("running_var")], epsilon=self.eps)
+
 
 class LocalResponseNorm(Layer):
     """AlexNet's LRN across channels: b_c = a_c / (k + α/n · Σ_{c'} a_{c'}²)^β,
@@ -100,3 +113,23 @@ class LocalResponseNorm(Layer):
 
     def label(self) -> str:
         return f"LRN {self.size}"
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """LRN for an odd size: ONNX also divides alpha by size, and its window
+        c − ⌊(n − 1)/2⌋ … c + ⌈(n − 1)/2⌉ is archcalc's (PyTorch's) c − ⌊n/2⌋ … c + ⌊(n − 1)/2⌋.
+        An even size leans the other way (and onnxruntime refuses it), so it is written out as
+        PyTorch computes it: x² → AveragePool over (n, 1, 1) on an N×1×C×H×W view, padded
+        ⌊n/2⌋ before and ⌊(n − 1)/2⌋ after (= Σ/n) → ·α + k → ^β → x / ·."""
+        if self.size % 2:
+            return ctx.node("LRN", inputs[:1], size=self.size, alpha=self.alpha, beta=self.beta,
+                            bias=self.k)
+        x = inputs[0]
+        axis = ctx.constant("channel view axis", [1], "int64")
+        squares = ctx.node("Unsqueeze", [ctx.node("Mul", [x, x]), axis])
+        before, after = self.size // 2, (self.size - 1) // 2
+        mean = ctx.node("AveragePool", [squares], kernel_shape=[self.size, 1, 1],
+                        pads=[before, 0, 0, after, 0, 0], count_include_pad=1)
+        scaled = ctx.node("Mul", [ctx.node("Squeeze", [mean, axis]),
+                                  ctx.constant("alpha", self.alpha)])
+        shifted = ctx.node("Add", [scaled, ctx.constant("k", self.k)])
+        return ctx.node("Div", [x, ctx.node("Pow", [shifted, ctx.constant("beta", self.beta)])])

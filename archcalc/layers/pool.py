@@ -65,6 +65,23 @@ class _WindowPool(Layer):
         kh, kw = self.window.kernel
         return f"{name} {kh}×{kw}/{self.window.stride[0]}"
 
+    def _onnx_attributes(self, ctx, inferred: Inferred) -> dict:
+        """kernel_shape, strides, pads ([top, left, bottom, right]) and, when the analysed
+        size is above the floor one, ceil_mode (ONNX drops a last window that would start in
+        the trailing padding, as archcalc does)."""
+        from ..onnx_export import floor_size, onnx_pads
+
+        window = self.window
+        pads = inferred.resolved["padding"]
+        floor = tuple(floor_size(n, window.kernel_eff[i], window.stride[i],
+                                 pads[2 * i] + pads[2 * i + 1])
+                      for i, n in enumerate(ctx.input_shapes[0][1:]))
+        attributes = {"kernel_shape": list(window.kernel), "strides": list(window.stride),
+                      "pads": onnx_pads(pads)}
+        if floor != tuple(inferred.resolved["out_hw"]):
+            attributes["ceil_mode"] = 1
+        return attributes
+
 
 class MaxPool2d(_WindowPool):
     """Max pooling: each output is the largest of its F_h×F_w window (padding counts as −∞).
@@ -104,6 +121,11 @@ class MaxPool2d(_WindowPool):
     def label(self) -> str:
         return self._label("max pool")
 
+    def to_onnx(self, ctx, inputs, inferred):
+        """MaxPool (padding is −∞ in both)."""
+        return ctx.node("MaxPool", inputs[:1], dilations=list(self.window.dilation),
+                        **self._onnx_attributes(ctx, inferred))
+
 
 class AvgPool2d(_WindowPool):
     """Average pooling: mean of each F_h×F_w window.
@@ -132,6 +154,11 @@ class AvgPool2d(_WindowPool):
 
     def label(self) -> str:
         return self._label("avg pool")
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """AveragePool with the same count_include_pad."""
+        return ctx.node("AveragePool", inputs[:1], count_include_pad=int(self.count_include_pad),
+                        **self._onnx_attributes(ctx, inferred))
 
 
 class LpPool2d(_WindowPool):
@@ -164,6 +191,34 @@ class LpPool2d(_WindowPool):
 
     def label(self) -> str:
         return self._label(f"L{self.norm_type:g} pool")
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """LpPool when p is an even integer (|x|^p = x^p); any other p as
+        Pow(x, p) → window sum (a depthwise Conv with ones) → Pow(·, 1/p), since ONNX's LpPool
+        takes |x| and an integer p."""
+        import numpy as np
+
+        from ..onnx_export import onnx_pads
+        from .window import trailing_extra
+
+        attributes = self._onnx_attributes(ctx, inferred)
+        p = self.norm_type
+        if p == int(p) and int(p) % 2 == 0:
+            if "ceil_mode" in attributes:
+                ctx.require_opset(18, "LpPool with ceil_mode")
+            return ctx.node("LpPool", inputs[:1], p=int(p), **attributes)
+        c, h, w = ctx.input_shapes[0]
+        window = self.window
+        top, bottom, left, right = inferred.resolved["padding"]
+        out_h, out_w = inferred.resolved["out_hw"]
+        bottom += trailing_extra(h, out_h, window.kernel[0], window.stride[0], top + bottom)
+        right += trailing_extra(w, out_w, window.kernel[1], window.stride[1], left + right)
+        powered = ctx.node("Pow", [inputs[0], ctx.constant("exponent p", p)])
+        ones = ctx.constant("window of ones", np.ones((c, 1, *window.kernel)))
+        summed = ctx.node("Conv", [powered, ones], kernel_shape=list(window.kernel),
+                          strides=list(window.stride), group=c,
+                          pads=onnx_pads((top, bottom, left, right)))
+        return ctx.node("Pow", [summed, ctx.constant("exponent 1/p", 1.0 / p)])
 
 
 class Subsample2d(_WindowPool):
@@ -206,6 +261,17 @@ class Subsample2d(_WindowPool):
     def label(self) -> str:
         return self._label("subsample")
 
+    def to_onnx(self, ctx, inputs, inferred):
+        """AveragePool over the covered cells, then Mul by the per-map coefficient and Add the
+        per-map bias (both stored as C×1×1 so they broadcast over H×W)."""
+        c = ctx.input_shapes[0][0]
+        mean = ctx.node("AveragePool", inputs[:1], count_include_pad=0,
+                        **self._onnx_attributes(ctx, inferred))
+        y = ctx.node("Mul", [mean, ctx.weight("weight", shape=(c, 1, 1))])
+        if self.bias:
+            y = ctx.node("Add", [y, ctx.weight("bias", shape=(c, 1, 1))])
+        return y
+
 
 class _GlobalPool(Layer):
     """Shared shape rule of global pooling: C×H×W -> C×1×1, one window over the whole map."""
@@ -243,6 +309,9 @@ class GlobalAvgPool2d(_GlobalPool):
     def label(self) -> str:
         return "global avg pool"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        return ctx.node("GlobalAveragePool", inputs[:1])
+
 
 class GlobalMaxPool2d(_GlobalPool):
     """Global max pooling: the largest value of each map. Comparisons = C·(H·W − 1)."""
@@ -262,10 +331,22 @@ class GlobalMaxPool2d(_GlobalPool):
     def label(self) -> str:
         return "global max pool"
 
+    def to_onnx(self, ctx, inputs, inferred):
+        return ctx.node("GlobalMaxPool", inputs[:1])
+
 
 def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
     """PyTorch's adaptive bins: bin i spans [⌊i·n/out⌋, ⌈(i + 1)·n/out⌉)."""
     return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+
+def _regular_bins(bins: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """(size, step) when every bin has one size and consecutive bins one step, else None."""
+    sizes = {b - a for a, b in bins}
+    steps = {b[0] - a[0] for a, b in zip(bins, bins[1:])} or {bins[0][1] - bins[0][0]}
+    if len(sizes) != 1 or len(steps) != 1 or min(steps) < 1:
+        return None
+    return sizes.pop(), steps.pop()
 
 
 class AdaptiveAvgPool2d(Layer):
@@ -318,4 +399,28 @@ class AdaptiveAvgPool2d(Layer):
     def label(self) -> str:
         oh, ow = to_pair(self.output_size)
         return f"adaptive avg pool → {oh}×{ow}"
+
+    def to_onnx(self, ctx, inputs, inferred):
+        """AveragePool when each axis' bins have one size and one step (e.g. 13 -> 6: size 3,
+        step 2); otherwise the exact bin means as MatMul(rows, x) then MatMul(·, columnsᵀ)
+        with averaging matrices R[i, j] = 1/|bin i| for j in bin i."""
+        import numpy as np
+
+        _, h, w = ctx.input_shapes[0]
+        oh, ow = inferred.shape[1:]
+        regular = [_regular_bins(adaptive_bins(n, out)) for n, out in ((h, oh), (w, ow))]
+        if all(regular):
+            (kh, sh), (kw, sw) = regular
+            return ctx.node("AveragePool", inputs[:1], kernel_shape=[kh, kw], strides=[sh, sw])
+
+        def averaging(n: int, out: int) -> np.ndarray:
+            matrix = np.zeros((out, n))
+            for i, (a, b) in enumerate(adaptive_bins(n, out)):
+                matrix[i, a:b] = 1.0 / (b - a)
+            return matrix
+
+        rows = ctx.node("MatMul", [ctx.constant("row averaging matrix", averaging(h, oh)),
+                                   inputs[0]])
+        return ctx.node("MatMul", [rows, ctx.constant("column averaging matrix",
+                                                      averaging(w, ow).T)])
 

@@ -352,7 +352,8 @@ def tensors_breakdown(tensors) -> str:
     for t in tensors:
         if t.role == "buffer":
             continue
-        text = t.formula if "=" in t.formula or t.formula == fmt_int(t.size) else (
+        plain = t.formula.replace(",", "")
+        text = t.formula if "=" in t.formula or plain == str(t.size) else (
             f"{t.formula} = {fmt_int(t.size)}")
         parts.append(f"{'weights' if t.role == 'weight' else t.name} {text}")
     return ", ".join(parts)

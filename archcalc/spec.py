@@ -174,10 +174,17 @@ def _display_name(path: Path) -> str:
 def parse_spec(text: str, *, file: str = "<spec>",
                overrides: dict[str, Any] | None = None) -> NetworkSpec:
     """Validate and expand YAML text into a NetworkSpec."""
+    return spec_from_data(parse_yaml(text, file), file=file, overrides=overrides)
+
+
+def spec_from_data(data: Any, *, file: str = "<spec>",
+                   overrides: dict[str, Any] | None = None) -> NetworkSpec:
+    """Validate and expand YAML already read by parse_yaml (e.g. a spec inlined in a homework
+    answers file: locations then point into that file)."""
     from .blocks import expand
 
-    data = parse_yaml(text, file)
-    here = Location(file, 1, 1)
+    start = mark_of(data)
+    here = Location(file, start.line if start else 1, start.column if start else 1)
     if not isinstance(data, SourceDict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         raise SpecError(f"a spec must be a mapping with name, input and layers; found {found}",

@@ -108,7 +108,32 @@ def pool(input_text: str, kernel: str, stride: str | None, padding: str, mode: s
     _finish_layer(work, fmt, strict)
 
 
-COMMANDS = [conv, pool]
+@click.command()
+@spec_argument
+@click.argument("layer", required=False)
+@_format_option
+@set_option
+@handle_errors
+def explain(spec: str, layer: str | None, fmt: str, overrides: tuple[str, ...]) -> None:
+    """Worked arithmetic per layer: output size, params, MACs, receptive field.
 
-# keep the shared helpers imported for the commands added below
-_ = (console, parse_overrides, set_option, spec_argument)
+    LAYER is a layer's full name (conv3.1.conv), a block instance (inception_3a) or a
+    repeated group (conv3); without it, every layer.
+    """
+    from .. import explain as explaining
+    from ..analysis import analyze
+    from ..spec import load_spec
+
+    analysis = analyze(load_spec(spec, overrides=parse_overrides(overrides)))
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(explaining.to_dict(analysis, layer), indent=2,
+                              ensure_ascii=False))
+    else:
+        click.echo(explaining.render_text(analysis, layer), nl=False)
+
+
+COMMANDS = [conv, pool, explain]
+
+_ = console  # used by the table commands below

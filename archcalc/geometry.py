@@ -75,10 +75,7 @@ def window_output(
     k_eff = effective_kernel(kernel, dilation)
     padded = n + pad_begin + pad_end
     k_text = fmt_num(kernel) if dilation == 1 else f"({dilation}·({kernel} − 1) + 1)"
-    if pad_begin == pad_end:
-        pad_text = f"2·{pad_begin}"
-    else:
-        pad_text = f"{pad_begin} + {pad_end}"
+    pad_text = f"2·{pad_begin}" if pad_begin == pad_end else f"{pad_begin} + {pad_end}"
     exact = Fraction(padded - k_eff, stride) + 1
     text = f"({n} − {k_text} + {pad_text})/{stride} + 1 = {fmt_num(exact)}"
     if padded < k_eff:

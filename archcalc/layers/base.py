@@ -95,7 +95,9 @@ def shape_text(shape: Shape, *, chw: bool = False) -> str:
 class Layer(BaseModel):
     """Base of every layer kind. Subclasses set ``type`` as a Literal and ``family``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: a kind's validator is built on first use, so start-up pays only for the kinds
+    # a spec uses
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     type: str
     name: str | None = None

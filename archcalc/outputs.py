@@ -12,7 +12,7 @@ from .errors import Location, OutputError
 
 
 def check_writable(path: str | Path, *, force: bool) -> Path:
-    """Refuse before any work is done when ``path`` exists (without force) or its folder does not."""
+    """Refuse before any work when ``path`` exists (without force) or its folder does not."""
     target = Path(path)
     if target.is_dir():
         raise OutputError("is a directory", where=Location(str(target)),

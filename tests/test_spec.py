@@ -232,7 +232,8 @@ def test_unknown_input(analyse_text):
 
 @pytest.mark.parametrize("bad", ["0", "-3"])
 def test_zero_or_negative_sizes(analyse_text, bad):
-    err = _error(analyse_text, f"  - {{type: conv2d, name: c, out_channels: 4, kernel_size: {bad}}}\n")
+    layer = f"  - {{type: conv2d, name: c, out_channels: 4, kernel_size: {bad}}}\n"
+    err = _error(analyse_text, layer)
     assert "layer 'c' (conv2d) field 'kernel_size'" in err.message
     assert f"invalid value {bad}" in err.message
     with pytest.raises(SpecError, match=r"input sizes must be positive"):

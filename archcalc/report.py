@@ -162,8 +162,8 @@ def to_table(analysis: Analysis, *, depth: int | None = None, chw: bool = False,
     t = analysis.totals
     for i, row in enumerate(fold(analysis, depth)):
         share = f"{100 * row.macs / t.macs:.1f}" if t.macs and row.macs else ""
-        name = row.name + (" …" if row.folded else "")
-        cells = [str(i), name, row.kind, _shape(row.output_shape, chw),
+        kind = f"{row.kind} ({len(row.members)} layers)" if row.folded else row.kind
+        cells = [str(i), row.name, kind, _shape(row.output_shape, chw),
                  fmt_int(row.params) if row.params else "–"]
         if wide:
             cells += [fmt_int(row.weights), fmt_int(row.bias)]

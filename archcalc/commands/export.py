@@ -1,3 +1,60 @@
-"""`archcalc export` commands (not written yet)."""
+"""`archcalc export`: the spec as an ONNX model carrying the executor's weights."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+from ..cli import console, force_option, handle_errors, parse_overrides, set_option, spec_argument
+
+
+@click.command(name="export")
+@spec_argument
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              metavar="FILE.onnx", help="Where to write the model.")
+@click.option("--weights", "weights_file", type=click.Path(dir_okay=False), metavar="FILE.npz",
+              help="Weights keyed <layer>.<tensor>, as `archcalc run --save-weights` writes "
+                   "(default: the executor's initialisation from --seed).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initial weights, as in `archcalc run`.")
+@click.option("--opset", type=int, default=None, metavar="N",
+              help="ONNX opset version [default: 18].")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Fixed batch size of the model's input.")
+@click.option("--dynamic-batch", is_flag=True,
+              help="Make the batch dimension symbolic ('N') instead of --batch.")
+@force_option
+@set_option
+@handle_errors
+def export(spec: str, output: str, weights_file: str | None, seed: int, opset: int | None,
+           batch: int, dynamic_batch: bool, force: bool, overrides: tuple[str, ...]) -> None:
+    """Write SPEC as an ONNX model with the same weights `archcalc run` uses.
+
+    Layer names become node and tensor names, weights are initializers named
+    <layer>.<tensor>. The model is validated with onnx.checker (full check) before it is
+    written. Needs the optional onnx package: pip install 'archcalc[onnx]'.
+    """
+    from ..analysis import analyze
+    from ..onnx_export import DEFAULT_OPSET, check, export_onnx, require_onnx, save
+    from ..outputs import check_writable
+    from ..spec import load_spec
+    from ..weights import init_weights, load_weights
+
+    require_onnx()
+    check_writable(output, force=force)
+    analysis = analyze(load_spec(spec, overrides=parse_overrides(overrides)))
+    if weights_file:
+        weights = load_weights(weights_file, analysis)
+        how = f"weights from {weights_file}"
+    else:
+        weights = init_weights(analysis, seed=seed, dtype="float32")
+        how = f"weights initialised from seed {seed}"
+    result = export_onnx(analysis, weights, opset=opset or DEFAULT_OPSET,
+                         batch="N" if dynamic_batch else batch)
+    check(result)
+    path = save(result, output, force=force)
+    out = console()
+    out.print(f"wrote {path} ({path.stat().st_size:,} bytes): {analysis.name}, {how}")
+    out.print(result.summary())
+
+
+COMMANDS = [export]

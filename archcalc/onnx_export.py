@@ -120,8 +120,9 @@ class OnnxExport:
             f"{len(self.initializers)} initializers, {numel:,} values = "
             f"{self.params:,} params + {self.buffers:,} buffers + {self.extra:,} added",
         ]
-        for why, n in sorted(self.extras_by_reason().items()):
-            lines.append(f"  added: {n:,} {why}")
+        extras = sorted(self.extras_by_reason().items(), key=lambda t: (-t[1], t[0]))
+        if extras:
+            lines.append("added: " + ", ".join(f"{n:,} {why}" for why, n in extras))
         return "\n".join(lines)
 
 
@@ -335,30 +336,33 @@ def _version() -> str:
     return __version__
 
 
-def check(export: OnnxExport) -> None:
-    """onnx's own validation, shape inference included; a failure is a bug in archcalc."""
-    onnx = require_onnx()
-    onnx.checker.check_model(export.model, full_check=True)
+def serialize(export: OnnxExport) -> bytes:
+    """The model as the bytes of one .onnx file; refuses models over protobuf's 2 GiB."""
+    size = 4 * sum(i.numel for i in export.initializers)  # float32 values dominate the file
+    if size > PROTOBUF_LIMIT:
+        raise ExportError(
+            f"the weights alone are {size / 2**30:.2f} GiB, over the 2 GiB limit of one "
+            "ONNX file",
+            formula=f"4 bytes · {size // 4:,} values = {size:,} bytes > {PROTOBUF_LIMIT:,}",
+            fix="export a smaller variant (e.g. a smaller input or fewer classes via --set)",
+        )
+    return export.model.SerializeToString()
 
 
-def serialized_size(export: OnnxExport) -> int:
-    return export.model.ByteSize()
+def check(model: Any) -> None:
+    """onnx's own validation, shape inference included (``full_check``); ``model`` is a
+    ModelProto or its serialized bytes. A failure is a bug in archcalc."""
+    require_onnx().checker.check_model(model, full_check=True)
 
 
 def save(export: OnnxExport, path: str | Path, *, force: bool = False) -> Path:
-    """Write the model (atomically, never over an existing file without ``force``)."""
+    """Check the model and write it (atomically, never over a file without ``force``)."""
     from .outputs import check_writable, write_atomic
 
     check_writable(path, force=force)
-    size = serialized_size(export)
-    if size > PROTOBUF_LIMIT:
-        raise ExportError(
-            f"the model is {size / 2**30:.2f} GiB, over the 2 GiB limit of one ONNX file",
-            where=Location(str(path)),
-            formula=f"{size:,} bytes > {PROTOBUF_LIMIT:,}",
-            fix="export a smaller variant (e.g. a smaller input or fewer classes via --set)",
-        )
-    return write_atomic(path, export.model.SerializeToString(), force=force)
+    data = serialize(export)
+    check(data)
+    return write_atomic(path, data, force=force)
 
 
 # --- small helpers the layer mappings share -----------------------------------------------

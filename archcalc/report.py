@@ -68,6 +68,7 @@ def to_dict(analysis: Analysis) -> dict[str, Any]:
             "comparisons": row.cost.comparisons,
             "transcendentals": row.cost.transcendentals,
             "activations": row.activations,
+            "activation_bytes": row.activations * t.dtype_bytes,
             "receptive_field": row.receptive_field.as_dict(),
             "tensors": {ts.name: {"shape": list(ts.shape), "role": ts.role,
                                   "trainable": ts.trainable, "count": ts.size}

@@ -34,7 +34,7 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
     written. Needs the optional onnx package: pip install 'archcalc[onnx]'.
     """
     from ..analysis import analyze
-    from ..onnx_export import DEFAULT_OPSET, check, export_onnx, require_onnx, save
+    from ..onnx_export import DEFAULT_OPSET, export_onnx, require_onnx, save
     from ..outputs import check_writable
     from ..spec import load_spec
     from ..weights import init_weights, load_weights
@@ -50,7 +50,6 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
         how = f"weights initialised from seed {seed}"
     result = export_onnx(analysis, weights, opset=opset or DEFAULT_OPSET,
                          batch="N" if dynamic_batch else batch)
-    check(result)
     path = save(result, output, force=force)
     out = console()
     out.print(f"wrote {path} ({path.stat().st_size:,} bytes): {analysis.name}, {how}")

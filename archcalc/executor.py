@@ -192,7 +192,7 @@ def check_param_count(row: LayerStats, params: Mapping[str, np.ndarray]) -> None
             f"the executor's tensors hold {free:,} free parameters and {buffers:,} buffer "
             f"entries, the analysis counts {row.params:,} and {row.buffers:,}; "
             "this is a bug in archcalc", where=_where(row),
-            formula="; ".join(t.formula for t in row.tensors),
+            formula="; ".join(t.formula for t in row.tensors if t.formula) or None,
             fix="please report it with the spec")
 
 

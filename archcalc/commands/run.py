@@ -163,6 +163,9 @@ def _read_input(path: str, analysis, dtype: str, batch: int | None, max_memory: 
     if not isinstance(array, np.ndarray):
         raise ExecError("is an .npz archive, not a single .npy array", where=where,
                         fix="save the input with numpy.save(path, array)")
+    if array.dtype.kind not in "fiu":
+        raise ExecError(f"input dtype {array.dtype} is not a real number type", where=where,
+                        fix="save float32 or float64 values")
     expected = tuple(analysis.input_shape)
     shape = tuple(array.shape)
     if shape == expected:
@@ -176,9 +179,6 @@ def _read_input(path: str, analysis, dtype: str, batch: int | None, max_memory: 
     if batch is not None and batch != shape[0]:
         raise ExecError(f"--batch {batch} disagrees with the input's batch of {shape[0]}",
                         where=where, fix="leave out --batch when giving --input")
-    if array.dtype.kind not in "fiu":
-        raise ExecError(f"input dtype {array.dtype} is not a real number type", where=where,
-                        fix="save float32 or float64 values")
     check_memory(estimate_memory(analysis, batch=shape[0], dtype=dtype, keep="outputs"),
                  max_memory)
     x = np.array(array, dtype=dtype).reshape(shape)

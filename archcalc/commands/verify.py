@@ -50,7 +50,7 @@ def verify(names: tuple[str, ...], fmt: str, failed: bool) -> None:
         out = console()
         out.print(claims_table(checked, failed_only=failed))
         for name, message in errors:
-            click.echo(f"error: {name}: {message}", err=True)
+            console(stderr=True).print(f"error: {name}: {message}", markup=False)
         out.print(claims_summary(checked, errors=len(errors)))
     if bad:
         sys.exit(1)

@@ -186,8 +186,8 @@ class LpPool2d(_WindowPool):
         from .. import kernels
 
         args = self._pool_args(inferred)
-        del args["padding"]
-        return kernels.lp_pool2d(xs[0], p=self.norm_type, **args)
+        x = kernels.pad2d(xs[0], args.pop("padding"))  # zero padding adds 0^p = 0
+        return kernels.lp_pool2d(x, p=self.norm_type, **args)
 
     def label(self) -> str:
         return self._label(f"L{self.norm_type:g} pool")
@@ -254,9 +254,9 @@ class Subsample2d(_WindowPool):
         from .. import kernels
 
         args = self._pool_args(inferred)
-        del args["padding"]
+        x = kernels.pad2d(xs[0], args.pop("padding"))  # zeros count in the window's mean
         bias = params["bias"] if self.bias else 0 * params["weight"]
-        return kernels.subsample2d(xs[0], params["weight"], bias, **args)
+        return kernels.subsample2d(x, params["weight"], bias, **args)
 
     def label(self) -> str:
         return self._label("subsample")

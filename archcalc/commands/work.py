@@ -134,6 +134,94 @@ def explain(spec: str, layer: str | None, fmt: str, overrides: tuple[str, ...]) 
         click.echo(explaining.render_text(analysis, layer), nl=False)
 
 
-COMMANDS = [conv, pool, explain]
+@click.command()
+@click.argument("file", metavar="FILE")
+@_format_option
+@set_option
+@handle_errors
+def check(file: str, fmt: str, overrides: tuple[str, ...]) -> None:
+    """Check a spec's expect: block, or grade a homework answers file.
 
-_ = console  # used by the table commands below
+    FILE is a spec (it has layers:; a bundled name works too) or an answers file (it has
+    answers: and/or questions:; see examples/homework/). Prints ✓/✗ per claim or answer
+    with the correct value and its arithmetic; exits 1 when anything is wrong.
+    """
+    import json
+
+    from .. import homework
+    from ..spec import resolve_path
+    from ..yaml_source import parse_yaml, read_text
+
+    path = resolve_path(file)
+    text = read_text(path)
+    data = parse_yaml(text, str(path))
+    if homework.is_answers(data):
+        if overrides:
+            raise click.UsageError("--set applies to specs; an answers file says `set:` itself")
+        sheet = homework.grade_data(data, file=str(path), base=path.parent)
+        if fmt == "json":
+            click.echo(json.dumps(sheet.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            click.echo(homework.render_text(sheet), nl=False)
+        ok = sheet.passed
+    else:
+        from ..analysis import analyze
+        from ..errors import ArchcalcError, Location
+        from ..expectations import check_expectations
+        from ..spec import load_spec
+
+        if not (isinstance(data, dict) and "layers" in data):
+            raise ArchcalcError(
+                "neither a spec (no layers:) nor an answers file (no answers: or questions:)",
+                where=Location(str(path), 1, 1),
+                fix="give a spec with an expect: block, or an answers file "
+                    "(see examples/homework/)")
+        analysis = analyze(load_spec(file, overrides=parse_overrides(overrides)))
+        results = check_expectations(analysis, source_text=text)
+        if fmt == "json":
+            click.echo(json.dumps({"file": analysis.spec.file, "name": analysis.name,
+                                   "passed": sum(r.ok for r in results),
+                                   "total": len(results),
+                                   "claims": [r.as_dict() for r in results]},
+                                  indent=2, ensure_ascii=False))
+        else:
+            click.echo(homework.render_claims(analysis, results, file=analysis.spec.file),
+                       nl=False)
+        ok = all(r.ok for r in results)
+    if not ok:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, metavar="A B [C…]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64", "float16", "bfloat16", "int8"]),
+              default="float32", show_default=True, help="For memory sizes.")
+@handle_errors
+def compare(specs: tuple[str, ...], fmt: str, dtype: str) -> None:
+    """Networks side by side: params, MACs, FLOPs, memory, output shape, receptive field,
+    with each one's ratio to the first.
+
+    \b
+    archcalc compare inception_naive inception_bottleneck
+    """
+    from .. import compare as comparing
+    from ..analysis import analyze
+    from ..spec import load_spec
+
+    if len(specs) < 2:
+        raise click.UsageError("give at least two specs to compare")
+    analyses = [analyze(load_spec(spec), dtype=dtype) for spec in specs]
+    result = comparing.compare(analyses)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(comparing.to_dict(result), indent=2, ensure_ascii=False))
+    elif fmt == "markdown":
+        click.echo(comparing.to_markdown(result), nl=False)
+    else:
+        console().print(comparing.to_table(result))
+
+
+COMMANDS = [conv, pool, explain, check, compare]

@@ -54,6 +54,7 @@ class Expansion:
     #: full name -> pending reference, for layer outputs (itself) and aliases
     targets: dict[str, tuple[str, Scope | None]] = field(default_factory=dict)
     pending: list[tuple[int, list[str], Scope, Location]] = field(default_factory=list)
+    dropped: set[str] = field(default_factory=set)  # layers and blocks switched off by `if:`
 
 
 def expand(data: SourceDict, params: dict[str, Any], file: str) -> tuple[list[LayerNode],
@@ -69,6 +70,8 @@ def expand(data: SourceDict, params: dict[str, Any], file: str) -> tuple[list[La
         outputs = []
         for i, ref in enumerate(outputs_raw):
             where = Location(file, *_item_mark(outputs_raw, i), field="outputs")
+            if isinstance(ref, str) and top.local.get(ref) in state.dropped:  # off by `if:`
+                continue
             outputs.append(_lookup(state, _subst(ref, top, where, file), top, where))
         if last not in outputs:
             outputs.append(_follow(state, last, Location(file)))
@@ -196,6 +199,7 @@ def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: s
                         fix="name at least one layer, or drop 'inputs' to use the previous one")
     scope.local[local_name] = full
     if not active:  # a dropped layer: references to it pass through to its first input
+        state.dropped.add(full)
         state.targets[full] = (refs[0], scope if layer.inputs is not None else None)
         return full
     index = len(state.nodes)
@@ -254,6 +258,7 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
         previous = full + "#in"
     scope.local[local_name] = full
     if not active:
+        state.dropped.add(full)
         state.targets[full] = (previous, None)
         return full
     declared = _block_params(definition, kind, state.file)

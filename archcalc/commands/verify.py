@@ -48,7 +48,8 @@ def verify(names: tuple[str, ...], fmt: str, failed: bool) -> None:
         }, indent=2, ensure_ascii=False))
     else:
         out = console()
-        out.print(claims_table(checked, failed_only=failed))
+        if not failed or bad:
+            out.print(claims_table(checked, failed_only=failed))
         for name, message in errors:
             console(stderr=True).print(f"error: {name}: {message}", markup=False)
         out.print(claims_summary(checked, errors=len(errors)))

@@ -365,20 +365,21 @@ def flops_text(cost: Cost) -> str:
     return cost.flops_formula or fmt_int(cost.flops)
 
 
-def rf_formula(before: ReceptiveField, after: ReceptiveField) -> str:
+def rf_formula(before: ReceptiveField, after: ReceptiveField, *, window: bool = True) -> str:
     """r' = r + (F_eff − 1)·j and j' = j·S per axis, with the numbers; one line when the axes
-    agree. F_eff and S are read off the two fields (the layer computed them)."""
+    agree. F_eff and S are read off the two fields (the layer computed them); a layer that is
+    not a window (ReLU, batch norm) leaves the field unchanged and says so."""
     lines = []
     for axis in AXES:
         a, b = getattr(before, axis), getattr(after, axis)
-        lines.append(_rf_axis(a.size, a.stride, b.size, b.stride))
+        lines.append(_rf_axis(a.size, a.stride, b.size, b.stride, window))
     if lines[0] == lines[1]:
         return lines[0]
     return f"height: {lines[0]}; width: {lines[1]}"
 
 
-def _rf_axis(r, j, r2, j2) -> str:
-    if r == r2 and j == j2:
+def _rf_axis(r, j, r2, j2, window: bool) -> str:
+    if r == r2 and j == j2 and not window:
         return f"r = {fmt_num(r)}, j = {fmt_num(j)} (unchanged: pointwise)"
     span = (r2 - r) / j + 1  # F_eff
     if j2 >= j:

@@ -139,7 +139,8 @@ def rf_work(analysis: Analysis, stats: LayerStats) -> str:
         if not (after.height.aligned and after.width.aligned):
             text += " (paths not aligned: centres or strides differ)"
         return text
-    return rf_formula(input_field(analysis, stats.inputs[0]), after)
+    windowed = getattr(stats.layer, "window", None) is not None
+    return rf_formula(input_field(analysis, stats.inputs[0]), after, window=windowed)
 
 
 def explain_layer(analysis: Analysis, stats: LayerStats) -> Explanation:

@@ -110,8 +110,9 @@ class GradeSheet:
 
 
 def is_answers(data: Any) -> bool:
-    return isinstance(data, dict) and ("answers" in data or "questions" in data) \
-        and "layers" not in data
+    """An answers file has no layers: and at least one key only answers files have."""
+    return isinstance(data, dict) and "layers" not in data and any(
+        key in data for key in ("answers", "questions", "network", "spec", "student"))
 
 
 def grade_file(path: str | Path) -> GradeSheet:

@@ -586,22 +586,26 @@ def render_text(sheet: GradeSheet) -> str:
     if sheet.network:
         lines.append(f"network: {sheet.network}")
     lines.append("")
-    subject = None
-    for g in sheet.grades:
-        if g.subject != subject:
-            subject = g.subject
-            lines.append(subject)
-        mark = "✓" if g.ok else "✗"
-        verdict = "" if g.ok else f"   correct: {g.correct}"
-        note = f"   ({g.note})" if g.note and g.ok else ""
-        at = f"   [line {g.line}]" if g.line else ""
-        lines.append(f"  {mark} {g.quantity:<16} {g.given}{verdict}{note}{at}")
-        lines.append(f"      {g.work}")
+    by_subject: dict[str, list[Grade]] = {}
+    for g in sheet.grades:  # grouped by subject, in the order subjects first appear
+        by_subject.setdefault(g.subject, []).append(g)
+    for subject, grades in by_subject.items():
+        lines.append(subject)
+        lines += [line for g in grades for line in _grade_lines(g)]
     lines.append("")
     lines.append(f"score: {sheet.score}/{sheet.total}")
     lines.append("")
     lines.append(TOLERANCE_RULE)
     return "\n".join(lines) + "\n"
+
+
+def _grade_lines(g: Grade) -> list[str]:
+    """'  ✗ params  34,848   correct: 34,944   [line 31]' and the work under it."""
+    mark = "✓" if g.ok else "✗"
+    verdict = "" if g.ok else f"   correct: {g.correct}"
+    note = f"   ({g.note})" if g.note and g.ok else ""
+    at = f"   [line {g.line}]" if g.line else ""
+    return [f"  {mark} {g.quantity:<16} {g.given}{verdict}{note}{at}", f"      {g.work}"]
 
 
 # --- a spec's own claims (its expect: block) ----------------------------------------------------

@@ -42,7 +42,7 @@ def answers(tmp_path):
 # --- the shipped examples -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["conv_sizes.yaml", "vgg16_fc.yaml",
+@pytest.mark.parametrize("name", ["conv_sizes.yaml", "vgg16_fc.yaml", "alexnet_shapes.yaml",
                                   "stack_3x3_inline.yaml"])
 def test_correct_examples_grade_all_right(name):
     code, sheet = sheet_json(EXAMPLES / name)

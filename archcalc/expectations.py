@@ -224,11 +224,11 @@ def _compare_rf(subject: str, quantity: str, claim: Claim, actual: tuple[Fractio
         counts = [parse_count(written)] * 2
     checks = [_within(c, claim.tolerance, a) for c, a in zip(counts, actual)]
     ok = all(c[0] for c in checks)
-    details = [d for _, d in checks if d]
-    if len(set(details)) == 1:
-        details = details[:1]
-    detail = "; ".join(f"{axis}: {d}" if len(details) > 1 else d
-                       for axis, d in zip(("height", "width"), details))
+    if checks[0] == checks[1]:
+        detail = checks[0][1]
+    else:
+        detail = "; ".join(f"{axis}: {d or 'matches'}"
+                           for axis, (_, d) in zip(("height", "width"), checks))
     value = actual[0] if actual[0] == actual[1] else actual
     return ClaimResult(subject, quantity, written, value, ok, source, detail)
 
@@ -245,7 +245,7 @@ def _within(count: Count, tolerance: float | None, actual: int | Fraction) -> tu
     diff = actual - count.value
     if abs(diff) <= allowed:
         return True, (f"within {why}" if allowed else "")
-    share = f", {float(diff / count.value):+.3%}" if count.value else ""
+    share = f", {float(diff / count.value):+.3%}".replace("-", "−") if count.value else ""
     return False, f"off by {'+' if diff > 0 else '−'}{_num(abs(diff))}{share}" + (
         f" (allowed {why})" if allowed else "")
 

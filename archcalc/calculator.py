@@ -35,7 +35,7 @@ _SPLIT = re.compile(r"\s*[x×*,]\s*")
 def parse_input(text: str | int | list | tuple, *, option: str = "input") -> Shape:
     """'227x227x3' -> (3, 227, 227) (H×W×C, as the notes write it); '7' -> (1, 7, 7);
     '7x5' -> (1, 7, 5): without a channel count the input has one channel."""
-    dims = _ints(text, option, "an input size such as 227x227x3, 7x7 or 7")
+    dims = parse_ints(text, option, "an input size such as 227x227x3, 7x7 or 7")
     if len(dims) == 1:
         return (1, dims[0], dims[0])
     if len(dims) == 2:
@@ -49,7 +49,7 @@ def parse_input(text: str | int | list | tuple, *, option: str = "input") -> Sha
 
 def parse_size(text: str | int | list | tuple, *, option: str) -> int | tuple[int, int]:
     """'3' -> 3; '3x5' -> (3, 5) (height × width)."""
-    dims = _ints(text, option, "a size such as 3 or 3x5")
+    dims = parse_ints(text, option, "a size such as 3 or 3x5")
     if len(dims) == 1:
         return dims[0]
     if len(dims) == 2:
@@ -62,7 +62,7 @@ def parse_padding(text: str | int | list | tuple, *, option: str = "padding") ->
     """'1', '1x2' (height × width), '1,1,0,2' (top, bottom, left, right), 'same', 'valid'."""
     if isinstance(text, str) and text.strip().lower() in ("same", "valid"):
         return text.strip().lower()
-    dims = _ints(text, option, "a padding such as 0, 1x2, 1,1,0,2, same or valid")
+    dims = parse_ints(text, option, "a padding such as 0, 1x2, 1,1,0,2, same or valid")
     if len(dims) in (1, 2, 4):
         return dims[0] if len(dims) == 1 else tuple(dims)
     raise ArchcalcError(f"a padding has 1, 2 or 4 numbers, {text!r} has {len(dims)}",
@@ -70,7 +70,8 @@ def parse_padding(text: str | int | list | tuple, *, option: str = "padding") ->
                         fix="write P, HxW or top,bottom,left,right, or same / valid")
 
 
-def _ints(text: Any, option: str, wanted: str) -> tuple[int, ...]:
+def parse_ints(text: Any, option: str, wanted: str) -> tuple[int, ...]:
+    """Whole numbers separated by x, ×, * or commas: '227x227x3' -> (227, 227, 3)."""
     if isinstance(text, bool):
         raise ArchcalcError(f"expected {wanted}, got {text!r}", where=Location(field=option))
     if isinstance(text, int):

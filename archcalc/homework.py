@@ -373,7 +373,7 @@ def says_does_not_fit(given: Any) -> bool:
 
 
 def _ints(given: Any, where: Location, wanted: str) -> tuple[int, ...]:
-    from .calculator import _ints as read
+    from .calculator import parse_ints as read
 
     try:
         return read(given, where.field or "answer", wanted)

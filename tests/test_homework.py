@@ -342,3 +342,13 @@ def test_check_neither_spec_nor_answers(tmp_path):
     result = run("check", str(path))
     assert result.exit_code == 1
     assert "neither a spec" in result.stderr
+
+
+def test_readme_example_grades_all_right(tmp_path):
+    text = (EXAMPLES / "README.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    sheet = grade_text(block, file="readme.yaml", base=tmp_path)
+    # conv1: 55×55×96, (11·11·3 + 1)·96 = 34,944, 105,415,200 MACs, RF 11; pool1 27×27×96;
+    # fc6 weights 6·6·256·4096 = 37,748,736; totals 60,965,224 params, 724,406,816 MACs;
+    # questions: 7×7 3×3/3 does not fit, AlexNet conv1 again, 6×6 max pool -> 3×3
+    assert [g.ok for g in sheet.grades] == [True] * 13

@@ -185,7 +185,7 @@ def check(file: str, fmt: str, overrides: tuple[str, ...]) -> None:
                                    "claims": [r.as_dict() for r in results]},
                                   indent=2, ensure_ascii=False))
         else:
-            click.echo(homework.render_claims(analysis, results, file=analysis.spec.file),
+            click.echo(homework.render_claims(analysis, results, file=file),
                        nl=False)
         ok = all(r.ok for r in results)
     if not ok:

@@ -36,6 +36,9 @@ def parse_input(text: str | int | list | tuple, *, option: str = "input") -> Sha
     """'227x227x3' -> (3, 227, 227) (H×W×C, as the notes write it); '7' -> (1, 7, 7);
     '7x5' -> (1, 7, 5): without a channel count the input has one channel."""
     dims = parse_ints(text, option, "an input size such as 227x227x3, 7x7 or 7")
+    if any(d <= 0 for d in dims):
+        raise ArchcalcError(f"input sizes must be positive, got {text!r}",
+                            where=Location(field=option), fix="write e.g. 227x227x3")
     if len(dims) == 1:
         return (1, dims[0], dims[0])
     if len(dims) == 2:
@@ -214,6 +217,7 @@ def work_out(layer: Layer, input_shape: Shape, *, rounding: Rounding = "exact") 
 
 
 def _is_size_problem(exc: ShapeError) -> bool:
+    """The two ways geometry.window_output says a window does not fit the input."""
     return exc.what.startswith(("output height", "output width", "kernel does not fit"))
 
 
@@ -231,6 +235,8 @@ def alternatives(layer: Layer, input_shape: Shape, rounding: Rounding = "exact",
     """The nearest paddings (below and above the current one) and strides that make the size
     formula give whole numbers, then what floor and ceil rounding would give."""
     found: list[Alternative] = []
+    if getattr(layer, "kernel_size", None) is None:
+        return found  # not a sliding window: nothing to vary
     _, h, w = input_shape
     kernel = to_pair(layer.kernel_size)
     stride = to_pair(layer.stride if layer.stride is not None else layer.kernel_size)

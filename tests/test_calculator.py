@@ -306,6 +306,8 @@ def test_pool_ceil_mode():
     (["conv", "--input", "7x7x3x2", "--kernel", "3"], "an input has 1, 2 or 3 sizes"),
     (["conv", "--input", "7", "--kernel", "3x"], "cannot read '3x'"),
     (["conv", "--input", "seven", "--kernel", "3"], "cannot read 'seven'"),
+    (["conv", "--input", "0x7", "--kernel", "3"], "input sizes must be positive"),
+    (["conv", "--input", "7", "--kernel", "3", "--stride", "0"], "field 'stride'"),
     (["conv", "--input", "7", "--kernel", "0"], "field 'kernel'"),
     (["conv", "--input", "7", "--kernel", "3", "--padding", "1,2,3"],
      "a padding has 1, 2 or 4 numbers"),

@@ -3,21 +3,25 @@
     .venv/bin/python benchmarks/bench_executor.py [--nets vgg16,resnet50] [--batches 1,8]
         [--repeats 3] [--threads N] [--no-torch] [--json FILE]
 
-For each network and batch, two fresh child processes (so neither's memory or caches affect
-the other) build the same weights (archcalc.init_weights, same seed) and the same input:
+For each network and batch, child processes build the same weights (archcalc.init_weights,
+same seed) and the same input:
 
-- numpy: archcalc.run, one warm-up then ``repeats`` timed runs; per-layer times from the
-  progress callback; numpy.matmul's GFLOP/s on a 4096×4096 float32 product, measured in the
-  same process just before (median of 3);
-- torch (when torch is installed): the network translated by hand from the analysis
-  (benchmarks/torch_twin.py), same thread count (torch.set_num_threads), one warm-up, then
-  ``repeats`` timed runs.
+- time: one process runs archcalc.run and (when torch is installed) the network translated
+  by hand to PyTorch (benchmarks/torch_twin.py, same thread count via torch.set_num_threads),
+  alternately, one warm-up each and then ``repeats`` timed runs each, so drifting load on a
+  shared machine hits both alike; per-layer times come from the progress callback;
+  numpy.matmul's GFLOP/s on a 4096×4096 float32 product is measured in the same process just
+  before (median of 3);
+- memory: a fresh process per framework (so neither's allocations count against the other)
+  runs the forward pass twice and reads its peak resident size.
 
 Reported: time per image (median of the runs), achieved GFLOP/s = 2·MACs (from the analysis) /
 time, as a fraction of the matmul rate, for the conv layers and for the whole network; peak
 resident memory during the forward passes (/proc/self/status VmHWM, reset through
 /proc/self/clear_refs after the weights and input exist; also reported as the increase over
-the resident size before the first pass); the outputs of both compared at atol = rtol = 1e-4.
+the resident size before the first pass); the outputs of both compared at atol = rtol = 1e-4,
+and, since deep float32 networks with He weights reach activations in the thousands, also
+after dividing both by the largest |value| of PyTorch's (the "scaled" check).
 The machine is shared and noisy: read medians and ratios only.
 """
 
@@ -29,7 +33,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -123,13 +126,9 @@ def _compared_layers(analysis) -> list[str]:
     return names
 
 
-def child_numpy(args) -> dict:
+def _matmul_gflops() -> float:
     import numpy as np
 
-    from archcalc.executor import run
-    from archcalc.weights import init_weights
-
-    analysis, _ = load_analysis(args.net)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
     b = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
@@ -139,14 +138,60 @@ def child_numpy(args) -> dict:
         start = time.perf_counter()
         np.matmul(a, b)
         rates.append(2 * MATMUL_N**3 / (time.perf_counter() - start) / 1e9)
-    del a, b
+    return statistics.median(rates)
+
+
+def _setup(args):
+    import numpy as np
+
+    from archcalc.weights import init_weights
+
+    analysis, _ = load_analysis(args.net)
     weights = init_weights(analysis, seed=0, dtype=np.float32)
     x = np.random.default_rng(1).standard_normal((args.batch, *analysis.input_shape),
                                                  dtype=np.float32)
+    return analysis, weights, x
+
+
+def _torch_net(analysis, weights, threads):
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    from torch_twin import TorchNet
+
+    torch.set_num_threads(threads)
+    return TorchNet(analysis, weights)  # its tensors share the weights' memory
+
+
+def _agreement(ours, theirs) -> dict:
+    """Per compared layer: (allclose, max |Δ|, allclose after scaling by max |torch|)."""
+    import numpy as np
+
+    result = {}
+    for name, a in ours.items():
+        b = theirs[name]
+        scale = max(float(np.abs(b).max()), 1e-30)
+        result[name] = (bool(np.allclose(a, b, rtol=1e-4, atol=1e-4)),
+                        float(np.abs(a - b).max()),
+                        bool(np.allclose(a / scale, b / scale, rtol=1e-4, atol=1e-4)), scale)
+    return result
+
+
+def child_time(args) -> dict:
+    """numpy and torch forward passes, alternating; the matmul rate measured first."""
+
+    from archcalc.executor import run
+
+    matmul = _matmul_gflops()
+    analysis, weights, x = _setup(args)
     keep = _compared_layers(analysis)
-    before = _status("VmRSS")
-    resettable = reset_peak()
-    runs = []
+    netw = None
+    if args.torch:
+        import torch
+
+        netw = _torch_net(analysis, weights, args.threads)
+        xt = torch.from_numpy(x)
+    ours, theirs, layer_runs = [], [], []
     for i in range(args.repeats + 1):
         layer_times: dict[str, float] = {}
 
@@ -155,70 +200,67 @@ def child_numpy(args) -> dict:
 
         start = time.perf_counter()
         out = run(analysis, x, weights, keep=keep, progress=progress)
-        total = time.perf_counter() - start
-        if i:  # the first run warms up
-            runs.append((total, layer_times))
-    peak = _status("VmHWM")
-    median = statistics.median(t for t, _ in runs)
-    total, layer_times = min(runs, key=lambda r: abs(r[0] - median))
+        elapsed = time.perf_counter() - start
+        if i:  # the first run of each warms up
+            ours.append(elapsed)
+            layer_runs.append(layer_times)
+        if netw is not None:
+            start = time.perf_counter()
+            tout = netw(xt, keep=keep)
+            elapsed = time.perf_counter() - start
+            if i:
+                theirs.append(elapsed)
     conv = [row for row in analysis.layers if row.kind == "conv2d"]
     conv_macs = sum(row.macs for row in conv) * args.batch
-    conv_time = sum(layer_times[row.name] for row in conv)
-    out_dir = Path(args.out)
-    for name in keep:
-        np.save(out_dir / f"numpy.{name}.npy", out[name])
-    return {"times": [t for t, _ in runs], "matmul_gflops": statistics.median(rates),
-            "conv_gflops": 2 * conv_macs / conv_time / 1e9 if conv_time else None,
-            "rss_before": before, "peak_rss": peak, "peak_reset": resettable,
-            "threads": _blas_threads(), "compared": keep}
+    conv_time = statistics.median(sum(times[row.name] for row in conv) for times in layer_runs)
+    result = {"times": ours, "matmul_gflops": matmul,
+              "conv_gflops": 2 * conv_macs / conv_time / 1e9 if conv_time else None,
+              "threads": _blas_threads(), "compared": keep}
+    if netw is not None:
+        import torch
+
+        result.update(torch_times=theirs, torch_threads=torch.get_num_threads(),
+                      agree=_agreement(out, {k: v.numpy() for k, v in tout.items()}))
+    return result
+
+
+def child_memory(args) -> dict:
+    """Peak resident memory of two forward passes in a fresh process."""
+    from archcalc.executor import run
+
+    analysis, weights, x = _setup(args)
+    keep = list(analysis.outputs)
+    if args.child == "torch-memory":
+        import torch
+
+        netw = _torch_net(analysis, weights, args.threads)
+        xt = torch.from_numpy(x)
+        forward = lambda: netw(xt, keep=keep)  # noqa: E731
+    else:
+        forward = lambda: run(analysis, x, weights, keep=keep)  # noqa: E731
+    before = _status("VmRSS")
+    resettable = reset_peak()
+    for _ in range(2):
+        forward()
+    return {"rss_before": before, "peak_rss": _status("VmHWM"), "peak_reset": resettable}
 
 
 def _blas_threads():
     try:
         from threadpoolctl import threadpool_info
 
-        return {i["internal_api"]: i["num_threads"] for i in threadpool_info()}
+        return ",".join(f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info())
     except ImportError:
-        return {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}
+        return f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
 
 
-def child_torch(args) -> dict:
-    import numpy as np
-    import torch
-
-    sys.path.insert(0, str(HERE))
-    from torch_twin import TorchNet
-
-    from archcalc.weights import init_weights
-
-    torch.set_num_threads(args.threads)
-    analysis, _ = load_analysis(args.net)
-    weights = init_weights(analysis, seed=0, dtype=np.float32)
-    netw = TorchNet(analysis, weights)
-    del weights  # the twin holds its own tensors (views of the same memory where possible)
-    x = torch.from_numpy(np.random.default_rng(1).standard_normal(
-        (args.batch, *analysis.input_shape), dtype=np.float32))
-    keep = _compared_layers(analysis)
-    before = _status("VmRSS")
-    resettable = reset_peak()
-    times = []
-    for i in range(args.repeats + 1):
-        start = time.perf_counter()
-        out = netw(x, keep=keep)
-        if i:
-            times.append(time.perf_counter() - start)
-    peak = _status("VmHWM")
-    for name in keep:
-        np.save(Path(args.out) / f"torch.{name}.npy", out[name].numpy())
-    return {"times": times, "rss_before": before, "peak_rss": peak, "peak_reset": resettable,
-            "threads": torch.get_num_threads(), "version": torch.__version__}
-
-
-def spawn(which: str, net: str, batch: int, args, out_dir: str) -> dict:
+def spawn(which: str, net: str, batch: int, args) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, __file__, "--child", which, "--net", net, "--batch", str(batch),
-           "--repeats", str(args.repeats), "--threads", str(args.threads), "--out", out_dir]
+           "--repeats", str(args.repeats), "--threads", str(args.threads)]
+    if args.torch:
+        cmd.append("--torch")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{which} child failed for {net} batch {batch}:\n{done.stderr}")
@@ -233,42 +275,26 @@ def _mib(n: int) -> str:
 
 
 def bench(args) -> list[dict]:
-    import numpy as np
-
-    try:
-        import torch  # noqa: F401
-        have_torch = not args.no_torch
-    except ImportError:
-        have_torch = False
     results = []
     for net in args.nets.split(","):
         analysis, origin = load_analysis(net)
         for batch in [int(b) for b in args.batches.split(",")]:
-            with tempfile.TemporaryDirectory() as out_dir:
-                ours = spawn("numpy", net, batch, args, out_dir)
-                theirs = spawn("torch", net, batch, args, out_dir) if have_torch else None
-                agree = None
-                if theirs:
-                    agree = {}
-                    for name in ours["compared"]:
-                        a = np.load(Path(out_dir) / f"numpy.{name}.npy")
-                        b = np.load(Path(out_dir) / f"torch.{name}.npy")
-                        agree[name] = (bool(np.allclose(a, b, rtol=1e-4, atol=1e-4)),
-                                       float(np.abs(a - b).max()))
-            t = statistics.median(ours["times"])
-            row = {"net": net, "origin": origin, "batch": batch,
-                   "macs": analysis.totals.macs, "ms_per_image": 1000 * t / batch,
-                   "gflops": 2 * analysis.totals.macs * batch / t / 1e9, **ours}
-            row["net_fraction"] = row["gflops"] / ours["matmul_gflops"]
-            row["conv_fraction"] = (ours["conv_gflops"] / ours["matmul_gflops"]
-                                    if ours["conv_gflops"] else None)
-            if theirs:
-                tt = statistics.median(theirs["times"])
-                row.update(torch=theirs, torch_ms_per_image=1000 * tt / batch,
-                           time_ratio=t / tt, peak_ratio=ours["peak_rss"] / theirs["peak_rss"],
-                           increase_ratio=(ours["peak_rss"] - ours["rss_before"])
-                           / max(1, theirs["peak_rss"] - theirs["rss_before"]),
-                           agree=agree)
+            timing = spawn("time", net, batch, args)
+            memory = spawn("numpy-memory", net, batch, args)
+            t = statistics.median(timing["times"])
+            row = {"net": net, "origin": origin, "batch": batch, "macs": analysis.totals.macs,
+                   "ms_per_image": 1000 * t / batch,
+                   "gflops": 2 * analysis.totals.macs * batch / t / 1e9, **timing, **memory}
+            row["net_fraction"] = row["gflops"] / timing["matmul_gflops"]
+            row["conv_fraction"] = (timing["conv_gflops"] / timing["matmul_gflops"]
+                                    if timing["conv_gflops"] else None)
+            if args.torch:
+                theirs = spawn("torch-memory", net, batch, args)
+                tt = statistics.median(timing["torch_times"])
+                row.update(torch_memory=theirs, torch_ms_per_image=1000 * tt / batch,
+                           time_ratio=t / tt, peak_ratio=memory["peak_rss"] / theirs["peak_rss"],
+                           increase_ratio=(memory["peak_rss"] - memory["rss_before"])
+                           / max(1, theirs["peak_rss"] - theirs["rss_before"]))
             results.append(row)
             print(_line(row), flush=True)
     return results
@@ -278,16 +304,20 @@ def _line(r: dict) -> str:
     text = (f"{r['net']:>9} batch {r['batch']}: {r['ms_per_image']:8.1f} ms/image, "
             f"{r['gflops']:6.1f} GFLOP/s = {r['net_fraction']:.0%} of matmul "
             f"({r['matmul_gflops']:.1f}); conv layers {r['conv_fraction']:.0%}; "
-            f"peak RSS {_mib(r['peak_rss'])} (+{_mib(r['peak_rss'] - r['rss_before'])})")
-    if "torch" in r:
-        ok = all(v[0] for v in r["agree"].values())
+            f"peak RSS {_mib(r['peak_rss'])} (+{_mib(r['peak_rss'] - r['rss_before'])}); "
+            f"BLAS threads: {r['threads']}")
+    if "torch_times" in r:
+        tm = r["torch_memory"]
+        raw = all(v[0] for v in r["agree"].values())
+        scaled = all(v[2] for v in r["agree"].values())
         worst = max(v[1] for v in r["agree"].values())
-        text += (f"\n{'':>9}  torch {r['torch_ms_per_image']:8.1f} ms/image -> time ×"
-                 f"{r['time_ratio']:.2f}, peak RSS {_mib(r['torch']['peak_rss'])} "
-                 f"(+{_mib(r['torch']['peak_rss'] - r['torch']['rss_before'])}) -> memory ×"
-                 f"{r['peak_ratio']:.2f} (increase ×{r['increase_ratio']:.2f}); outputs "
-                 f"{'agree' if ok else 'DIFFER'} (max |Δ| {worst:.1e}); threads numpy "
-                 f"{r['threads']} torch {r['torch']['threads']}")
+        scale = max(v[3] for v in r["agree"].values())
+        text += (f"\n{'':>9}  torch {r['torch_ms_per_image']:8.1f} ms/image, "
+                 f"{r['torch_threads']} threads -> time ×{r['time_ratio']:.2f}; peak RSS "
+                 f"{_mib(tm['peak_rss'])} (+{_mib(tm['peak_rss'] - tm['rss_before'])}) -> "
+                 f"memory ×{r['peak_ratio']:.2f} (increase ×{r['increase_ratio']:.2f}); "
+                 f"outputs {'agree' if raw else 'differ'} at 1e-4 (max |Δ| {worst:.1e} on "
+                 f"values up to {scale:.3g}), scaled {'agree' if scaled else 'DIFFER'}")
     return text
 
 
@@ -299,15 +329,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--child", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["time", "numpy-memory", "torch-memory"],
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--torch", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--net", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = (child_numpy if args.child == "numpy" else child_torch)(args)
+        result = (child_time if args.child == "time" else child_memory)(args)
         print(json.dumps(result))
         return
+    try:
+        import torch  # noqa: F401
+
+        args.torch = not args.no_torch
+    except ImportError:
+        args.torch = False
     print(f"threads: {args.threads}; medians of {args.repeats} runs after a warm-up")
     results = bench(args)
     if args.json:

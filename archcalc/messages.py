@@ -18,9 +18,28 @@ _TYPE_WORDS = {
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """The closest known name to ``word``, or None when nothing is close."""
-    matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    """The closest known name to ``word``, or None when nothing is close.
+
+    difflib finds the candidates; among its best three the fewest edits wins, a swap of two
+    neighbouring letters counting as one ('vgg61' -> 'vgg16', not 'vgg19')."""
+    matches = difflib.get_close_matches(str(word), list(choices), n=3, cutoff=0.6)
+    if not matches:
+        return None
+    return min(matches, key=lambda match: _edits(str(word), match))  # ties: difflib's order
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1,
+                         rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 def suggestion(word: str, choices: Iterable[str], what: str) -> str:

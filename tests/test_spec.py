@@ -124,7 +124,7 @@ outputs: [aux_fc]
 """
     plain = parse_spec(text, file="t.yaml")
     assert [n.name for n in plain.nodes] == ["trunk", "gap"]
-    assert plain.output_names == ("trunk", "gap")  # dropped output resolves to its input
+    assert plain.output_names == ("gap",)  # an output switched off by `if:` is left out
     with_aux = parse_spec(text, file="t.yaml", overrides={"aux": True, "width": 6})
     assert [n.name for n in with_aux.nodes] == ["trunk", "aux_flat", "aux_fc", "gap"]
     assert with_aux.output_names == ("aux_fc", "gap")

@@ -346,8 +346,8 @@ def claims_table(checked: list[tuple[str, list[ClaimResult]]], *, failed_only: b
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(show_lines=False, pad_edge=False)
-    table.add_column("", no_wrap=True)
+    table = Table(title="expectations", title_justify="left")
+    table.add_column("ok", no_wrap=True, justify="center")
     for header, kwargs in (("spec", {"no_wrap": True}), ("layer", {"no_wrap": True}),
                            ("quantity", {"no_wrap": True}),
                            ("expected", {"justify": "right", "no_wrap": True}),

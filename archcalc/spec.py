@@ -23,7 +23,7 @@ from .layers import Layer
 from .messages import suggestion, validation_error
 from .yaml_source import SourceDict, SourceList, mark_of, parse_yaml, read_text
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "specs"
+BUNDLED_DIR = (Path(__file__).resolve().parent / "specs").resolve()
 
 TOTAL_CLAIMS = ("params", "trainable_params", "non_trainable_params", "buffers", "macs",
                 "flops", "output_shape", "layers", "receptive_field")
@@ -244,8 +244,11 @@ def _top_level_error(exc: ValidationError, data: SourceDict, file: str) -> SpecE
     if first["type"] == "extra_forbidden":
         parent = {"input": ["channels", "height", "width"],
                   "expect": ["source", "totals", "layers"]}.get(str(loc[0]), [])
-        return SpecError(f"unknown key '{loc[-1]}'", where=where,
-                         fix=suggestion(str(loc[-1]), parent, "keys"))
+        fix = suggestion(str(loc[-1]), parent, "keys")
+        if str(loc[-1]).isdigit():  # {value: 105,415,200} splits at the commas
+            fix = ("inside { } a comma separates entries: write the number without thousands "
+                   "commas (105415200) or quote it ('105,415,200')")
+        return SpecError(f"unknown key '{loc[-1]}'", where=where, fix=fix)
     message = first["msg"].removeprefix("Value error, ")
     return SpecError(f"{message} (got {node!r})", where=where, fix=None)
 

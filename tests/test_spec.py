@@ -269,3 +269,16 @@ blocks:
   b: {layers: [{block: a}]}
 layers: [{block: a}]
 """)
+
+
+def test_bundled_specs_are_named_without_machine_paths():
+    with pytest.raises(SpecError) as info:
+        load_spec("vgg16", overrides={"x": 1})
+    assert info.value.message.startswith("specs/vgg16.yaml: --set x:")
+
+
+def test_thousands_commas_in_flow_mappings_get_a_hint():
+    text = ("name: t\ninput: [3, 8, 8]\nlayers: [{type: relu, name: r}]\n"
+            "expect:\n  totals: {macs: {value: 105,415,200}}\n")
+    with pytest.raises(SpecError, match=r"t.yaml:5:30 .*unknown key '415'.*thousands commas"):
+        parse_spec(text, file="t.yaml")

@@ -378,3 +378,13 @@ def onnx_pads(padding: tuple[int, int, int, int]) -> list[int]:
 def floor_size(n: int, kernel_eff: int, stride: int, pad_total: int) -> int:
     """⌊(n + P − F_eff)/S⌋ + 1: the output size ONNX computes without ceil_mode."""
     return (n + pad_total - kernel_eff) // stride + 1
+
+
+def ceil_size(n: int, kernel_eff: int, stride: int, pad_begin: int, pad_end: int, *,
+              drop_late_window: bool) -> int:
+    """⌈(n + P − F_eff)/S⌉ + 1: ONNX's ceil_mode size; with ``drop_late_window`` (opset ≥ 22)
+    less one when the last window would start past the input and its leading padding."""
+    out = -(-(n + pad_begin + pad_end - kernel_eff) // stride) + 1
+    if drop_late_window and (out - 1) * stride >= n + pad_begin:
+        out -= 1
+    return out

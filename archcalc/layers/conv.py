@@ -341,12 +341,30 @@ class ConvTranspose2d(Layer):
         return f"deconv {kh}×{kw}/{to_pair(self.stride)[0]}, {self.out_channels}"
 
     def to_onnx(self, ctx, inputs, inferred):
-        """ConvTranspose with the same symmetric pads, output_padding, dilations and groups."""
-        ph, pw = to_pair(self.padding)
+        """ConvTranspose with the same pads, output_padding, dilations and groups.
+
+        onnxruntime insists on output_padding < stride, while a dilated layer may have up to
+        max(stride, dilation) − 1. Such a layer is written without output_padding: the
+        trailing pad shrinks by it instead (output_padding only uncrops rows), and what
+        exceeds the pad becomes rows of zeros (Pad) before the bias is added.
+        """
+        p, op, stride = to_pair(self.padding), to_pair(self.output_padding), to_pair(self.stride)
+        attributes = {"kernel_shape": list(to_pair(self.kernel_size)), "strides": list(stride),
+                      "dilations": list(to_pair(self.dilation)), "group": self.groups}
+        ends = [max(p[i] - op[i], 0) for i in range(2)]
+        extra = [max(op[i] - p[i], 0) for i in range(2)]
+        if op[0] < stride[0] and op[1] < stride[1]:
+            attributes.update(pads=[p[0], p[1], p[0], p[1]], output_padding=list(op))
+        else:
+            attributes["pads"] = [p[0], p[1], *ends]
+        zero_rows = any(extra) and "output_padding" not in attributes
         args = [inputs[0], ctx.weight("weight")]
-        if self.bias:
+        if self.bias and not zero_rows:
             args.append(ctx.weight("bias"))
-        return ctx.node("ConvTranspose", args, kernel_shape=list(to_pair(self.kernel_size)),
-                        strides=list(to_pair(self.stride)), pads=[ph, pw, ph, pw],
-                        dilations=list(to_pair(self.dilation)), group=self.groups,
-                        output_padding=list(to_pair(self.output_padding)))
+        y = ctx.node("ConvTranspose", args, **attributes)
+        if zero_rows:
+            y = ctx.node("Pad", [y, ctx.constant("pad amounts", [0, 0, 0, 0, 0, 0, *extra],
+                                                 "int64")])
+            if self.bias:
+                y = ctx.node("Add", [y, ctx.weight("bias", shape=(self.out_channels, 1, 1))])
+        return y

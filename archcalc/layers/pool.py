@@ -3,6 +3,7 @@ global and adaptive average/max pooling."""
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Literal
 
@@ -65,22 +66,49 @@ class _WindowPool(Layer):
         kh, kw = self.window.kernel
         return f"{name} {kh}×{kw}/{self.window.stride[0]}"
 
-    def _onnx_attributes(self, ctx, inferred: Inferred) -> dict:
-        """kernel_shape, strides, pads ([top, left, bottom, right]) and, when the analysed
-        size is above the floor one, ceil_mode (ONNX drops a last window that would start in
-        the trailing padding, as archcalc does)."""
-        from ..onnx_export import floor_size, onnx_pads
+    def _onnx_window(self, ctx, inferred: Inferred) -> tuple[dict | None, tuple]:
+        """How an ONNX pool can reproduce this window: (attributes, explicit padding).
 
-        window = self.window
-        pads = inferred.resolved["padding"]
+        ``attributes`` (kernel_shape, strides, pads [top, left, bottom, right], ceil_mode
+        when the size is above the floor one) when ONNX's size rule at this opset gives the
+        analysed size and every pad is below the kernel (onnxruntime's rule); else None.
+        Before opset 22, ONNX's ceil mode keeps a last window that starts in the trailing
+        padding, which archcalc (like PyTorch and onnxruntime) drops.
+        ``explicit`` is the (top, bottom, left, right) padding with ceil's extra trailing
+        cells included, for a Pad node in front of an unpadded pool.
+        """
+        from ..onnx_export import ceil_size, floor_size, onnx_pads
+        from .window import trailing_extra
+
+        window, pads = self.window, inferred.resolved["padding"]
+        out_hw = tuple(inferred.resolved["out_hw"])
+        axes = list(enumerate(ctx.input_shapes[0][1:]))
         floor = tuple(floor_size(n, window.kernel_eff[i], window.stride[i],
-                                 pads[2 * i] + pads[2 * i + 1])
-                      for i, n in enumerate(ctx.input_shapes[0][1:]))
+                                 pads[2 * i] + pads[2 * i + 1]) for i, n in axes)
+        ceil = tuple(ceil_size(n, window.kernel_eff[i], window.stride[i], pads[2 * i],
+                               pads[2 * i + 1], drop_late_window=ctx.opset >= 22)
+                     for i, n in axes)
+        extra = [trailing_extra(n, out_hw[i], window.kernel_eff[i], window.stride[i],
+                                pads[2 * i] + pads[2 * i + 1]) for i, n in axes]
+        explicit = (pads[0], pads[1] + extra[0], pads[2], pads[3] + extra[1])
+        below_kernel = all(max(pads[2 * i], pads[2 * i + 1]) < window.kernel[i] for i, _ in axes)
+        if out_hw not in (floor, ceil) or not below_kernel:
+            return None, explicit
         attributes = {"kernel_shape": list(window.kernel), "strides": list(window.stride),
                       "pads": onnx_pads(pads)}
-        if floor != tuple(inferred.resolved["out_hw"]):
+        if out_hw != floor:
             attributes["ceil_mode"] = 1
-        return attributes
+        return attributes, explicit
+
+    def _onnx_average(self, ctx, x: str, inferred: Inferred, count_include_pad: bool) -> str:
+        """AveragePool; a padding cell must not become a real one, so no Pad fallback."""
+        attributes, _ = self._onnx_window(ctx, inferred)
+        if attributes is None:
+            ctx.require_opset(22, "a ceil-mode average whose last window would start in the "
+                                  "padding (dropped)")
+            ctx.fail("no ONNX AveragePool gives this size", fix="adjust padding or rounding")
+        return ctx.node("AveragePool", [x], count_include_pad=int(count_include_pad),
+                        **attributes)
 
 
 class MaxPool2d(_WindowPool):
@@ -122,9 +150,30 @@ class MaxPool2d(_WindowPool):
         return self._label("max pool")
 
     def to_onnx(self, ctx, inputs, inferred):
-        """MaxPool (padding is −∞ in both)."""
-        return ctx.node("MaxPool", inputs[:1], dilations=list(self.window.dilation),
-                        **self._onnx_attributes(ctx, inferred))
+        """MaxPool (padding is −∞ in both). Where its pads cannot say it — a pad as large as
+        the kernel, a ceil size ONNX computes differently, or a dilated window whose taps
+        all fall in the padding (−∞ here, the lowest float in onnxruntime) — an explicit
+        Pad with −∞ comes first, and the pool has no padding."""
+        window = self.window
+        attributes, explicit = self._onnx_window(ctx, inferred)
+        if attributes is not None and not self._sees_only_padding(ctx, inferred):
+            return ctx.node("MaxPool", inputs[:1], dilations=list(window.dilation),
+                            **attributes)
+        top, bottom, left, right = explicit
+        amounts = ctx.constant("pad amounts", [0, 0, top, left, 0, 0, bottom, right], "int64")
+        padded = ctx.node("Pad", [inputs[0], amounts, ctx.constant("padding value", -math.inf)])
+        return ctx.node("MaxPool", [padded], kernel_shape=list(window.kernel),
+                        strides=list(window.stride), dilations=list(window.dilation))
+
+    def _sees_only_padding(self, ctx, inferred) -> bool:
+        window, pads = self.window, inferred.resolved["padding"]
+        for i, n in enumerate(ctx.input_shapes[0][1:]):
+            for out in range(inferred.resolved["out_hw"][i]):
+                start = out * window.stride[i] - pads[2 * i]
+                if not any(0 <= start + window.dilation[i] * j < n
+                           for j in range(window.kernel[i])):
+                    return True
+        return False
 
 
 class AvgPool2d(_WindowPool):
@@ -157,8 +206,7 @@ class AvgPool2d(_WindowPool):
 
     def to_onnx(self, ctx, inputs, inferred):
         """AveragePool with the same count_include_pad."""
-        return ctx.node("AveragePool", inputs[:1], count_include_pad=int(self.count_include_pad),
-                        **self._onnx_attributes(ctx, inferred))
+        return self._onnx_average(ctx, inputs[0], inferred, self.count_include_pad)
 
 
 class LpPool2d(_WindowPool):
@@ -199,26 +247,23 @@ class LpPool2d(_WindowPool):
         import numpy as np
 
         from ..onnx_export import onnx_pads
-        from .window import trailing_extra
 
-        attributes = self._onnx_attributes(ctx, inferred)
-        p = self.norm_type
-        if p == int(p) and int(p) % 2 == 0:
-            if "ceil_mode" in attributes:
-                ctx.require_opset(18, "LpPool with ceil_mode")
-            return ctx.node("LpPool", inputs[:1], p=int(p), **attributes)
-        c, h, w = ctx.input_shapes[0]
-        window = self.window
-        top, bottom, left, right = inferred.resolved["padding"]
-        out_h, out_w = inferred.resolved["out_hw"]
-        bottom += trailing_extra(h, out_h, window.kernel[0], window.stride[0], top + bottom)
-        right += trailing_extra(w, out_w, window.kernel[1], window.stride[1], left + right)
+        _, explicit = self._onnx_window(ctx, inferred)
+        top, bottom, left, right = explicit
+        window, p, x = self.window, self.norm_type, inputs[0]
+        if p == int(p) and int(p) % 2 == 0:  # zeros add nothing: pad first, any opset
+            if any(explicit):
+                amounts = [0, 0, top, left, 0, 0, bottom, right]
+                x = ctx.node("Pad", [x, ctx.constant("pad amounts", amounts, "int64")])
+            return ctx.node("LpPool", [x], p=int(p), kernel_shape=list(window.kernel),
+                            strides=list(window.stride))
+        c = ctx.input_shapes[0][0]
         powered = ctx.node("Pow", [inputs[0], ctx.constant("exponent p", p)])
         ones = ctx.constant("window of ones", np.ones((c, 1, *window.kernel)))
         summed = ctx.node("Conv", [powered, ones], kernel_shape=list(window.kernel),
                           strides=list(window.stride), group=c,
                           pads=onnx_pads((top, bottom, left, right)))
-        return ctx.node("Pow", [summed, ctx.constant("exponent 1/p", 1.0 / p)])
+        return ctx.node("Pow", [summed, ctx.constant("inverse exponent", 1.0 / p)])
 
 
 class Subsample2d(_WindowPool):
@@ -265,8 +310,7 @@ class Subsample2d(_WindowPool):
         """AveragePool over the covered cells, then Mul by the per-map coefficient and Add the
         per-map bias (both stored as C×1×1 so they broadcast over H×W)."""
         c = ctx.input_shapes[0][0]
-        mean = ctx.node("AveragePool", inputs[:1], count_include_pad=0,
-                        **self._onnx_attributes(ctx, inferred))
+        mean = self._onnx_average(ctx, inputs[0], inferred, count_include_pad=False)
         y = ctx.node("Mul", [mean, ctx.weight("weight", shape=(c, 1, 1))])
         if self.bias:
             y = ctx.node("Add", [y, ctx.weight("bias", shape=(c, 1, 1))])

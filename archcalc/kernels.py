@@ -227,6 +227,10 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
     wmat = w.reshape(g, co // g, k)
     out = np.empty((n, co, ho, wo), dtype=xp.dtype)
     if kh == kw == 1:  # the window is the pixel: no im2col, at most a strided subsample
+        if g == 1 and n > 1:
+            _batch_gemm(w.reshape(co, k), _tap(xp, 0, 0, stride, dilation, out_hw)[:, :, None,
+                                                                                  None], out)
+            return out
         cols = np.ascontiguousarray(_tap(xp, 0, 0, stride, dilation, out_hw))
         np.matmul(wmat, cols.reshape(n, g, cig, ho * wo), out=out.reshape(n, g, co // g, ho * wo))
         return out
@@ -234,6 +238,10 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
     per_image = c * kh * kw * ho * wo * xp.itemsize
     if per_image <= _COLS_BYTES:
         step = max(1, _COLS_BYTES // per_image)
+        if g == 1 and n > 1:
+            for n0 in range(0, n, step):
+                _batch_gemm(w.reshape(co, k), view[n0 : n0 + step], out[n0 : n0 + step])
+            return out
         buf = np.empty((min(step, n), c, kh, kw, ho, wo), dtype=xp.dtype)
         for n0 in range(0, n, step):
             m = min(step, n - n0)
@@ -253,6 +261,17 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
             res = np.matmul(wmat, cols.reshape(g, k, m * wo))
             out[i, :, y0 : y0 + m] = res.reshape(co, m, wo)
     return out
+
+
+def _batch_gemm(wmat: np.ndarray, windows: np.ndarray, out: np.ndarray) -> None:
+    """out[n] = wmat @ im2col(x[n]) for a chunk of images as ONE GEMM over all of them:
+    (C' × K) @ (K × m·H'·W'), the columns laid out (C, kh, kw, m, H', W'). Larger GEMMs run
+    closer to the matmul rate than m small ones (fewer BLAS calls and thread hand-offs)."""
+    m, c, kh, kw, ho, wo = windows.shape
+    cols = np.empty((c, kh, kw, m, ho, wo), dtype=out.dtype)
+    cols[...] = windows.transpose(1, 2, 3, 0, 4, 5)
+    res = np.matmul(wmat, cols.reshape(c * kh * kw, m * ho * wo))
+    out[...] = res.reshape(-1, m, ho, wo).transpose(1, 0, 2, 3)
 
 
 def _conv_depthwise(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilation: Pair,

@@ -655,3 +655,34 @@ def test_subsample_with_padding_averages_the_zero_padded_window():
     x = (np.arange(16, dtype=np.float64) + 1).reshape(1, 1, 4, 4)
     y = run(analysis, x)["p"][0, 0]
     np.testing.assert_allclose([y[0, 0], y[0, 1], y[2, 2]], [0.25, 1.25, 4])
+
+
+# ----------------------------------------------------------------------------- bundled specs
+
+
+def _bundled():
+    from archcalc.spec import bundled_names
+
+    return bundled_names()
+
+
+@pytest.mark.parametrize("name", _bundled())
+def test_every_bundled_spec_fits_the_default_memory_limit_at_batch_1(name):
+    from archcalc.spec import load_spec
+
+    analysis = analyze(load_spec(name))
+    check_memory(estimate_memory(analysis, keep="outputs"), 8 * 2**30)
+
+
+@pytest.mark.parametrize("name", _bundled())
+def test_bundled_specs_run_with_the_analysed_shapes(name):
+    from archcalc.spec import load_spec
+
+    analysis = analyze(load_spec(name))
+    if analysis.totals.macs > 4.5e9:  # VGG, ResNet-101/152: `archcalc run NAME` by hand
+        pytest.skip("large network: run by `archcalc run` (see the README's benchmarks)")
+    x = rand((1, *analysis.input_shape))
+    acts = run(analysis, x, keep="outputs")  # run() checks every layer's shape and params
+    for name_ in analysis.outputs:
+        assert acts[name_].shape == (1, *analysis.by_name[name_].output_shape)
+        assert np.isfinite(acts[name_]).all()

@@ -308,16 +308,15 @@ def _line(r: dict) -> str:
             f"BLAS threads: {r['threads']}")
     if "torch_times" in r:
         tm = r["torch_memory"]
-        raw = all(v[0] for v in r["agree"].values())
-        scaled = all(v[2] for v in r["agree"].values())
-        worst = max(v[1] for v in r["agree"].values())
-        scale = max(v[3] for v in r["agree"].values())
+        checks = "; ".join(
+            f"{name} {'agree' if raw else 'differ'} (max |Δ| {worst:.1e} on values up to "
+            f"{scale:.3g}), scaled {'agree' if scaled else 'DIFFER'}"
+            for name, (raw, worst, scaled, scale) in r["agree"].items())
         text += (f"\n{'':>9}  torch {r['torch_ms_per_image']:8.1f} ms/image, "
                  f"{r['torch_threads']} threads -> time ×{r['time_ratio']:.2f}; peak RSS "
                  f"{_mib(tm['peak_rss'])} (+{_mib(tm['peak_rss'] - tm['rss_before'])}) -> "
-                 f"memory ×{r['peak_ratio']:.2f} (increase ×{r['increase_ratio']:.2f}); "
-                 f"outputs {'agree' if raw else 'differ'} at 1e-4 (max |Δ| {worst:.1e} on "
-                 f"values up to {scale:.3g}), scaled {'agree' if scaled else 'DIFFER'}")
+                 f"memory ×{r['peak_ratio']:.2f} (increase ×{r['increase_ratio']:.2f})"
+                 f"\n{'':>9}  outputs at atol = rtol = 1e-4: {checks}")
     return text
 
 

@@ -566,6 +566,25 @@ def test_cli_huge_input_is_refused_not_crashed(tmp_path):
     assert "refusing to run" in result.output and "TiB" in result.output
 
 
+def test_cli_top_k_orders_by_value(tmp_path):
+    # a linear layer with zero weights and biases 0..4 ranks index 4 first; an RBF layer with
+    # codes w_i = i·1 on a zero input gives penalties i²·n, so index 0 (smallest) wins
+    path = tmp_path / "k.yaml"
+    path.write_text("name: k\ninput: [1, 1, 1]\nlayers:\n  - {type: flatten, name: f}\n"
+                    "  - {type: linear, name: fc, out_features: 5}\n"
+                    "  - {type: euclidean_rbf, name: rbf, inputs: [f], out_features: 3}\n"
+                    "outputs: [fc, rbf]\n")
+    weights = tmp_path / "w.npz"
+    np.savez(weights, **{"fc.weight": np.zeros((5, 1)), "fc.bias": np.arange(5.0),
+                         "rbf.weight": np.arange(3.0).reshape(3, 1)})
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 1, 1)))
+    result = invoke(path, "--weights", weights, "--input", x, "--top-k", 2)
+    assert result.exit_code == 0, result.output
+    assert "top-2 of 'fc' (largest, index: value):\n  4: 4, 3: 3" in result.output
+    assert "top-2 of 'rbf' (smallest, index: value):\n  0: 0, 1: 1" in result.output
+
+
 def test_cli_float64_and_chw(spec_file):
     result = invoke(spec_file, "--dtype", "float64", "--chw")
     assert result.exit_code == 0 and "4×10×10" in result.output and "float64" in result.output

@@ -20,6 +20,8 @@ from ..cli import (
 
 #: a layer output is summarised by these statistics over the whole batch
 STATS = ("mean", "std", "min", "max")
+#: output kinds whose smallest value wins (LeNet's RBF units output a penalty per class)
+SMALLEST_WINS = frozenset({"euclidean_rbf"})
 
 
 def _memory_size(ctx, param, value):
@@ -123,7 +125,9 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
     if top_k:
         for name in analysis.outputs:
             if activations[name].ndim == 2:
-                out.print(_top_k(name, activations[name], top_k), markup=False)
+                smallest = analysis.by_name[name].kind in SMALLEST_WINS
+                out.print(_top_k(name, activations[name], top_k, smallest=smallest),
+                          markup=False)
     layer_seconds = sum(r["seconds"] for r in records)
     out.print(f"total: {layer_seconds * 1000:,.1f} ms in layers, {total_seconds * 1000:,.1f} ms "
               f"with checks and statistics ({layer_seconds * 1000 / n:,.1f} ms per example); "
@@ -268,14 +272,17 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _top_k(name: str, y, k: int) -> str:
+def _top_k(name: str, y, k: int, *, smallest: bool = False) -> str:
+    """The k largest entries of each example's vector (k smallest for penalty outputs)."""
     import numpy as np
 
-    lines = [f"top-{min(k, y.shape[1])} of '{name}':"]
+    k = min(k, y.shape[1])
+    order = "smallest" if smallest else "largest"
+    lines = [f"top-{k} of '{name}' ({order}, index: value):"]
     shown = min(y.shape[0], 4)
     for i in range(shown):
         row = y[i]
-        best = np.argsort(-row, kind="stable")[:k]
+        best = np.argsort(row if smallest else -row, kind="stable")[:k]
         entries = ", ".join(f"{int(j)}: {row[j]:.4g}" for j in best)
         prefix = f"  example {i}: " if y.shape[0] > 1 else "  "
         lines.append(prefix + entries)

@@ -127,9 +127,24 @@ def _init_tensor(tensor: ExpectedTensor, he: bool, seed: int, dtype: np.dtype) -
 
 
 def init_weights(analysis: Analysis, *, seed: int = 0,
-                 dtype: np.dtype | type | str = np.float32) -> dict[str, np.ndarray]:
-    """Deterministic weights for every tensor of ``analysis`` (rules in the module docstring)."""
+                 dtype: np.dtype | type | str = np.float32,
+                 max_memory: int | None = None) -> dict[str, np.ndarray]:
+    """Deterministic weights for every tensor of ``analysis`` (rules in the module docstring).
+
+    Refuses (ExecError) when they would not fit ``max_memory`` bytes (default: the executor's
+    limit, min(8 GiB, half the available memory)), before allocating anything.
+    """
+    from .executor import default_limit, format_bytes
+
     dtype = _float_dtype(dtype)
+    needed = weight_bytes(analysis, dtype.itemsize)
+    limit = default_limit() if max_memory is None else max_memory
+    if needed > limit:
+        raise ExecError(f"refusing to initialise {format_bytes(needed)} of weights, more than "
+                        f"the limit of {format_bytes(limit)}",
+                        formula=f"{needed // dtype.itemsize:,} values × {dtype.itemsize} bytes",
+                        fix="use a smaller network, or raise the limit if the machine really "
+                            "has the memory")
     weights: dict[str, np.ndarray] = {}
     he_cache: dict[str, bool] = {}
     for key, tensor in expected_tensors(analysis).items():

@@ -434,6 +434,14 @@ def test_absurd_networks_are_refused_before_allocating(spec, shape):
         run(analysis, np.zeros((1, 3, 8, 8), np.float32))
 
 
+def test_init_weights_refuses_absurd_networks():
+    # 10⁹ output maps of a 1×1 conv on 3 maps: 3·10⁹ weights + 10⁹ biases = 16 GB as float32
+    analysis = net("- {type: conv2d, out_channels: 1000000000, kernel_size: 1}",
+                   input_shape=(3, 8, 8))
+    with pytest.raises(ExecError, match="refusing to initialise 14.9 GiB of weights"):
+        init_weights(analysis)
+
+
 def test_memory_guard_limit_is_overridable():
     analysis = net("- {type: conv2d, name: c, out_channels: 8, kernel_size: 3}")
     x = rand((4, 3, 16, 16))

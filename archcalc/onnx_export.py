@@ -115,7 +115,7 @@ class OnnxExport:
         numel = sum(i.numel for i in self.initializers)
         lines = [
             f"{len(graph.node)} nodes, opset {self.opset}: {op_text}",
-            f"input '{INPUT_NAME}' {_dims_text(graph.input[0])}; outputs "
+            f"input '{INPUT_NAME}' {_dims_text(graph.input[0])} (N×C×H×W); outputs "
             + ", ".join(f"'{o.name}' {_dims_text(o)}" for o in graph.output),
             f"{len(self.initializers)} initializers, {numel:,} values = "
             f"{self.params:,} params + {self.buffers:,} buffers + {self.extra:,} added",
@@ -236,7 +236,7 @@ class _GraphBuilder:
         self.weights = weights
         self.opset = opset
         self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
+        self.arrays: list[tuple[str, np.ndarray, str]] = []  # name, values, doc string
         self.ledger: list[Initializer] = []
         self.names: set[str] = {INPUT_NAME}
 
@@ -249,13 +249,24 @@ class _GraphBuilder:
         return name
 
     def add_initializer(self, name: str, value: np.ndarray, entry: Initializer) -> str:
-        from onnx import numpy_helper
-
-        tensor = numpy_helper.from_array(value, name)
-        tensor.doc_string = entry.role if not entry.extra else f"{entry.role}; {entry.why}"
-        self.initializers.append(tensor)
+        doc = entry.role if not entry.extra else f"{entry.role}; {entry.why}"
+        self.arrays.append((name, value, doc))
         self.ledger.append(entry)
         return name
+
+    def fill_initializers(self, graph: Any) -> None:
+        """Write the arrays straight into the model's graph: one copy of each, where
+        make_graph and make_model would copy every tensor twice more."""
+        import numpy as np
+        from onnx import helper
+
+        for name, value, doc in self.arrays:
+            tensor = graph.initializer.add()
+            tensor.name, tensor.doc_string = name, doc
+            tensor.data_type = helper.np_dtype_to_tensor_dtype(value.dtype)
+            tensor.dims.extend(value.shape)
+            tensor.raw_data = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")
+                                                   ).tobytes()
 
 
 def export_onnx(analysis: Analysis, weights: dict[str, np.ndarray], *,
@@ -294,13 +305,13 @@ def export_onnx(analysis: Analysis, weights: dict[str, np.ndarray], *,
                                              [batch, *analysis.layer(name).output_shape])
                for name in analysis.outputs]
     onnx_graph = helper.make_graph(graph.nodes, spec.name, [model_input], outputs,
-                                   initializer=graph.initializers,
                                    doc_string=spec.description or "")
     opset_ids = [helper.make_opsetid("", opset)]
     model = helper.make_model(onnx_graph, opset_imports=opset_ids, producer_name="archcalc",
                               producer_version=_version(),
                               ir_version=helper.find_min_ir_version_for(opset_ids))
     model.doc_string = "; ".join(p for p in (spec.description, spec.source) if p)
+    graph.fill_initializers(model.graph)
     ledger = tuple(graph.ledger)
     export = OnnxExport(model, ledger, opset, batch)
     helper.set_model_props(model, {
@@ -353,6 +364,43 @@ def check(model: Any) -> None:
     """onnx's own validation, shape inference included (``full_check``); ``model`` is a
     ModelProto or its serialized bytes. A failure is a bug in archcalc."""
     require_onnx().checker.check_model(model, full_check=True)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """One network output computed by onnxruntime and by the NumPy executor."""
+
+    output: str
+    max_abs_diff: float
+    ok: bool  # |theirs − ours| ≤ atol + rtol·|ours| everywhere
+
+
+def compare_with_executor(data: bytes, analysis: Analysis, weights: dict[str, np.ndarray], *,
+                          seed: int = 0, batch: int = 1,
+                          tolerance: float = 1e-4) -> list[Agreement]:
+    """Run the serialized model in onnxruntime and the network in the NumPy executor on the
+    input `archcalc run --seed` uses (standard normal), and compare every network output."""
+    import numpy as np
+
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ExportError("comparing with onnxruntime needs the optional package "
+                          "onnxruntime, which is not installed", fix=INSTALL_HINT) from None
+    from .executor import run
+
+    x = np.random.default_rng(seed).standard_normal((batch, *analysis.input_shape),
+                                                    dtype=np.float32)
+    ours = run(analysis, x, weights, keep="outputs")
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    names = list(analysis.outputs)
+    theirs = dict(zip(names, session.run(names, {INPUT_NAME: x})))
+    result = []
+    for name in names:
+        diff = np.abs(theirs[name].astype(np.float64) - ours[name])
+        ok = bool(np.all(diff <= tolerance + tolerance * np.abs(ours[name])))
+        result.append(Agreement(name, float(diff.max(initial=0.0)), ok))
+    return result
 
 
 def save(export: OnnxExport, path: str | Path, *, force: bool = False) -> Path:

@@ -22,11 +22,16 @@ from ..cli import console, force_option, handle_errors, parse_overrides, set_opt
               help="Fixed batch size of the model's input.")
 @click.option("--dynamic-batch", is_flag=True,
               help="Make the batch dimension symbolic ('N') instead of --batch.")
+@click.option("--verify", is_flag=True,
+              help="Before writing, run the model in onnxruntime and the NumPy executor on the "
+                   "input `archcalc run --seed S` uses; refuse if an output differs by more "
+                   "than atol = rtol = 1e-4.")
 @force_option
 @set_option
 @handle_errors
 def export(spec: str, output: str, weights_file: str | None, seed: int, opset: int | None,
-           batch: int, dynamic_batch: bool, force: bool, overrides: tuple[str, ...]) -> None:
+           batch: int, dynamic_batch: bool, verify: bool, force: bool,
+           overrides: tuple[str, ...]) -> None:
     """Write SPEC as an ONNX model with the same weights `archcalc run` uses.
 
     Layer names become node and tensor names, weights are initializers named
@@ -34,8 +39,16 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
     written. Needs the optional onnx package: pip install 'archcalc[onnx]'.
     """
     from ..analysis import analyze
-    from ..onnx_export import DEFAULT_OPSET, export_onnx, require_onnx, save
-    from ..outputs import check_writable
+    from ..onnx_export import (
+        DEFAULT_OPSET,
+        ExportError,
+        check,
+        compare_with_executor,
+        export_onnx,
+        require_onnx,
+        serialize,
+    )
+    from ..outputs import check_writable, write_atomic
     from ..spec import load_spec
     from ..weights import init_weights, load_weights
 
@@ -50,10 +63,24 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
         how = f"weights initialised from seed {seed}"
     result = export_onnx(analysis, weights, opset=opset or DEFAULT_OPSET,
                          batch="N" if dynamic_batch else batch)
-    path = save(result, output, force=force)
+    data = serialize(result)
+    check(data)
+    lines = []
+    if verify:
+        agreements = compare_with_executor(data, analysis, weights, seed=seed,
+                                           batch=1 if dynamic_batch else batch)
+        text = "; ".join(f"'{a.output}' max |Δ| = {a.max_abs_diff:.3g}" for a in agreements)
+        if not all(a.ok for a in agreements):
+            raise ExportError(f"onnxruntime and the NumPy executor disagree: {text}",
+                              fix="this is a bug in archcalc; please report it with the spec")
+        lines.append(f"verified: onnxruntime equals the NumPy executor within atol = rtol = "
+                     f"1e-4 on the seed-{seed} input ({text})")
+    path = write_atomic(output, data, force=force)
     out = console()
-    out.print(f"wrote {path} ({path.stat().st_size:,} bytes): {analysis.name}, {how}")
-    out.print(result.summary())
+    out.print(f"wrote {path} ({len(data):,} bytes): {analysis.name}, {how}", markup=False)
+    out.print(result.summary(), markup=False)
+    for line in lines:
+        out.print(line, markup=False)
 
 
 COMMANDS = [export]

@@ -10,8 +10,8 @@ same seed) and the same input:
   by hand to PyTorch (benchmarks/torch_twin.py, same thread count via torch.set_num_threads),
   alternately, one warm-up each and then ``repeats`` timed runs each, so drifting load on a
   shared machine hits both alike; per-layer times come from the progress callback;
-  numpy.matmul's GFLOP/s on a 4096×4096 float32 product is measured in the same process just
-  before (median of 3);
+  numpy.matmul's GFLOP/s on a 4096×4096 float32 product is sampled in the same process before
+  each pair of runs (median of the samples);
 - memory: a fresh process per framework (so neither's allocations count against the other)
   runs the forward pass twice and reads its peak resident size.
 
@@ -126,19 +126,28 @@ def _compared_layers(analysis) -> list[str]:
     return names
 
 
-def _matmul_gflops() -> float:
-    import numpy as np
+class MatmulRate:
+    """numpy.matmul's GFLOP/s on a MATMUL_N² float32 product, sampled between network runs."""
 
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
-    b = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
-    np.matmul(a, b)
-    rates = []
-    for _ in range(3):
+    def __init__(self) -> None:
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        self.a = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
+        self.b = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
+        self.out = np.matmul(self.a, self.b)
+        self.rates: list[float] = []
+
+    def sample(self) -> None:
+        import numpy as np
+
         start = time.perf_counter()
-        np.matmul(a, b)
-        rates.append(2 * MATMUL_N**3 / (time.perf_counter() - start) / 1e9)
-    return statistics.median(rates)
+        np.matmul(self.a, self.b, out=self.out)
+        self.rates.append(2 * MATMUL_N**3 / (time.perf_counter() - start) / 1e9)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates)
 
 
 def _setup(args):
@@ -182,7 +191,7 @@ def child_time(args) -> dict:
 
     from archcalc.executor import run
 
-    matmul = _matmul_gflops()
+    matmul = MatmulRate()
     analysis, weights, x = _setup(args)
     keep = _compared_layers(analysis)
     netw = None
@@ -193,6 +202,7 @@ def child_time(args) -> dict:
         xt = torch.from_numpy(x)
     ours, theirs, layer_runs = [], [], []
     for i in range(args.repeats + 1):
+        matmul.sample()
         layer_times: dict[str, float] = {}
 
         def progress(event, layer_times=layer_times):
@@ -213,7 +223,7 @@ def child_time(args) -> dict:
     conv = [row for row in analysis.layers if row.kind == "conv2d"]
     conv_macs = sum(row.macs for row in conv) * args.batch
     conv_time = statistics.median(sum(times[row.name] for row in conv) for times in layer_runs)
-    result = {"times": ours, "matmul_gflops": matmul,
+    result = {"times": ours, "matmul_gflops": matmul.median, "matmul_samples": matmul.rates,
               "conv_gflops": 2 * conv_macs / conv_time / 1e9 if conv_time else None,
               "threads": _blas_threads(), "compared": keep}
     if netw is not None:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 #: Softmax over one axis and axes given as inputs (Unsqueeze, ReduceSum) need opset 13.
 MIN_OPSET = 13
-#: LpPool's ceil_mode arrived in opset 18; onnxruntime has run opset 18 since 1.14.
+#: onnxruntime has run opset 18 since 1.14; an average pool whose ceil size drops a window
+#: needs 22 (ONNX's size rule agrees with PyTorch's only from there), and says so.
 DEFAULT_OPSET = 18
 INPUT_NAME = "input"
 #: a protobuf message (the whole .onnx file without external data) is limited to 2 GiB
@@ -206,10 +207,6 @@ class LayerBuilder:
         name = self._graph.unique(key)
         return self._graph.add_initializer(name, value, Initializer(
             name, self.name, spec.role, value.size, spec.size, why))
-
-    def has(self, tensor: str) -> bool:
-        """Whether this layer owns a tensor of that name (e.g. 'bias')."""
-        return any(t.name == tensor for t in self.stats.tensors)
 
     def constant(self, purpose: str, value: Any, dtype: str = "float32") -> str:
         """A constant the mapping needs (not a parameter), named after its purpose."""

@@ -756,6 +756,9 @@ def test_cli_export_options(tmp_path):
     assert bad.exit_code == 1 and "opset 9" in bad.output and "--opset 18" in bad.output
     assert not (tmp_path / "x.onnx").exists()
     assert runner.invoke(cli, ["export", spec]).exit_code == 2  # -o is required
+    both = runner.invoke(cli, ["export", spec, "-o", str(tmp_path / "y.onnx"), "--batch", "2",
+                               "--dynamic-batch"])
+    assert both.exit_code == 2 and "not both" in both.output
 
 
 @needs_onnx

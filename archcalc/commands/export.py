@@ -18,8 +18,8 @@ from ..cli import console, force_option, handle_errors, parse_overrides, set_opt
               help="Seed of the initial weights, as in `archcalc run`.")
 @click.option("--opset", type=int, default=None, metavar="N",
               help="ONNX opset version [default: 18].")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Fixed batch size of the model's input.")
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Fixed batch size of the model's input [default: 1].")
 @click.option("--dynamic-batch", is_flag=True,
               help="Make the batch dimension symbolic ('N') instead of --batch.")
 @click.option("--verify", is_flag=True,
@@ -30,7 +30,7 @@ from ..cli import console, force_option, handle_errors, parse_overrides, set_opt
 @set_option
 @handle_errors
 def export(spec: str, output: str, weights_file: str | None, seed: int, opset: int | None,
-           batch: int, dynamic_batch: bool, verify: bool, force: bool,
+           batch: int | None, dynamic_batch: bool, verify: bool, force: bool,
            overrides: tuple[str, ...]) -> None:
     """Write SPEC as an ONNX model with the same weights `archcalc run` uses.
 
@@ -52,6 +52,9 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
     from ..spec import load_spec
     from ..weights import init_weights, load_weights
 
+    if batch is not None and dynamic_batch:
+        raise click.UsageError("give either --batch N or --dynamic-batch, not both")
+    batch = batch or 1
     require_onnx()
     check_writable(output, force=force)
     analysis = analyze(load_spec(spec, overrides=parse_overrides(overrides)))

@@ -1,0 +1,201 @@
+"""Hostile and half-finished input: every bad spec ends in one exact, clear message and exit 1.
+
+The corpus lives in tests/bad_specs/: ``NN_name.expected`` holds the one-line message
+`archcalc summary NN_name.yaml` must print after ``error: `` (run from that folder, so the
+message starts with the file name). ``NN_name.yaml`` is usually a file; for the entries about
+paths it is a folder, or missing on purpose. The message is part of the interface: a change
+to any of them is a change users see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archcalc.analysis import analyze
+from archcalc.cli import cli
+from archcalc.errors import ArchcalcError
+from archcalc.spec import load_spec, parse_spec
+from archcalc.yaml_source import MAX_FILE_BYTES
+
+CORPUS = Path(__file__).parent / "bad_specs"
+CASES = sorted(p.stem for p in CORPUS.glob("*.expected"))
+SECONDS = 5  # per bad spec, generous for a loaded CI machine; each takes milliseconds
+
+
+def expected(stem: str) -> str:
+    text = (CORPUS / f"{stem}.expected").read_text(encoding="utf-8")
+    assert text.endswith("\n") and text.count("\n") == 1, "one line per message"
+    return text.rstrip("\n")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_corpus_is_complete():
+    specs = {p.name.removesuffix(".yaml") for p in CORPUS.glob("*.yaml")}
+    assert specs <= set(CASES), f"bad specs without an .expected message: {specs - set(CASES)}"
+    assert len(CASES) >= 40
+    assert len({stem.split("_")[0] for stem in CASES}) == len(CASES), "numbers are unique"
+
+
+@pytest.mark.parametrize("stem", CASES)
+def test_bad_spec_message(stem, monkeypatch):
+    monkeypatch.chdir(CORPUS)
+    message = expected(stem)
+    assert message.startswith(f"{stem}.yaml"), "the message starts with where: the file"
+    assert ". Fix: " in message or "? Fix: " in message, "every message ends with a fix"
+    started = time.perf_counter()
+    result = invoke("summary", f"{stem}.yaml")
+    elapsed = time.perf_counter() - started
+    assert result.stderr == f"error: {message}\n"
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert elapsed < SECONDS
+
+
+@pytest.mark.parametrize("stem", CASES)
+def test_bad_spec_raises_archcalc_error_from_the_library(stem, monkeypatch):
+    monkeypatch.chdir(CORPUS)
+    with pytest.raises(ArchcalcError) as info:
+        analyze(load_spec(f"{stem}.yaml"))
+    assert info.value.message == expected(stem)
+    assert info.value.where.file == f"{stem}.yaml"
+
+
+# --- what a corpus file cannot hold -----------------------------------------------------------
+
+
+def test_spec_over_the_size_limit_is_refused_unread(tmp_path):
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as handle:  # sparse: no 8 MB written to disk
+        handle.truncate(MAX_FILE_BYTES + 1)
+    result = invoke("summary", str(path))
+    # 8 · 1024 · 1024 = 8,388,608 bytes allowed; one more is refused
+    assert result.stderr == (f"error: {path}: file is 8,388,609 bytes; specs are limited to "
+                             "8,388,608. Fix: use blocks with repeat: to shorten the spec.\n")
+    assert result.exit_code == 1
+
+
+def test_path_with_a_nul_character():
+    result = invoke("summary", "net\0.yaml")
+    assert result.stderr == ("error: net\0.yaml: file not found. Fix: check the path, or give "
+                             "a bundled name such as 'vgg16'.\n")
+    assert result.exit_code == 1
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "secret.yaml"
+    path.write_text("name: s\n")
+    path.chmod(0)
+    result = invoke("summary", str(path))
+    assert result.stderr == (f"error: {path}: cannot read file: Permission denied. "
+                             "Fix: check the file's permissions.\n")
+    assert result.exit_code == 1
+
+
+# --- the command line: misuse is exit 2, bad values of --set are exit 1 ------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["summary"],  # no SPEC
+    ["summary", "vgg16", "--bogus"],
+    ["summary", "vgg16", "--format", "xml"],
+    ["summary", "vgg16", "--depth", "-1"],
+    ["summary", "vgg16", "--dtype", "float8"],
+    ["summary", "vgg16", "--set", "no_equals_sign"],
+    ["sumary", "vgg16"],
+])
+def test_cli_misuse_exits_2(args):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "Error:" in result.stderr
+
+
+def test_set_of_an_undeclared_parameter(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\ninput: [1, 4, 4]\nparams: {width: 2}\n"
+                    "layers: [{type: conv2d, out_channels: $width, kernel_size: 1}]\n")
+    result = invoke("summary", str(path), "--set", "widht=4")
+    assert result.stderr == (f"error: {path}: --set widht: the spec has no parameter 'widht'. "
+                             "Fix: did you mean 'width'?\n")
+    assert result.exit_code == 1
+
+
+def test_traceback_flag_shows_the_stack_instead(monkeypatch):
+    monkeypatch.chdir(CORPUS)
+    result = invoke("--traceback", "summary", "02_wrong_type_conv.yaml")
+    assert isinstance(result.exception, ArchcalcError)
+
+
+# --- absurd but valid numbers: exact integers, no allocation, fast --------------------------
+
+
+def summary_json(tmp_path, text: str) -> dict:
+    path = tmp_path / "absurd.yaml"
+    path.write_text(text)
+    started = time.perf_counter()
+    result = invoke("summary", str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - started < SECONDS
+    table = invoke("summary", str(path))  # the table renders the same numbers
+    assert table.exit_code == 0, table.output
+    return json.loads(result.stdout)
+
+
+def test_a_billion_channels(tmp_path):
+    data = summary_json(tmp_path, """\
+name: wide
+input: [3, 8, 8]
+layers:
+  - {type: conv2d, name: conv, out_channels: 1000000000, kernel_size: 3, padding: 1}
+  - {type: global_avg_pool2d, name: gap}
+  - {type: flatten, name: flat}
+  - {type: linear, name: fc, out_features: 10}
+""")
+    conv, gap, flat, fc = data["layers"]
+    # (8 − 3 + 2·1)/1 + 1 = 8: 8×8 maps, 10⁹ of them
+    assert conv["output_shape"] == [1_000_000_000, 8, 8]
+    # weights 10⁹·3·3·3 = 27·10⁹, biases 10⁹
+    assert conv["params"] == 28_000_000_000
+    # 8·8·10⁹·(3·3·3) = 1,728·10⁹
+    assert conv["macs"] == 1_728_000_000_000
+    assert gap["output_shape"] == [1_000_000_000, 1, 1]
+    assert flat["output_shape"] == [1_000_000_000]
+    assert fc["params"] == 10_000_000_010  # 10⁹·10 weights + 10 biases
+    assert fc["macs"] == 10_000_000_000
+    assert data["totals"]["params"] == 38_000_000_010
+    assert data["totals"]["macs"] == 1_738_000_000_000
+
+
+def test_a_million_by_million_input(tmp_path):
+    data = summary_json(tmp_path, """\
+name: huge_image
+input: [3, 1000000, 1000000]
+layers:
+  - {type: conv2d, name: conv, out_channels: 64, kernel_size: 4, stride: 2, padding: 1}
+  - {type: max_pool2d, name: pool, kernel_size: 2}
+  - {type: global_avg_pool2d, name: gap}
+  - {type: flatten, name: flat}
+  - {type: linear, name: fc, out_features: 10}
+""")
+    conv, pool, gap, flat, fc = data["layers"]
+    # (10⁶ − 4 + 2·1)/2 + 1 = 499,999 + 1 = 500,000
+    assert conv["output_shape"] == [64, 500_000, 500_000]
+    assert conv["params"] == 3_136  # 64·3·4·4 + 64
+    # 500,000·500,000·64·(4·4·3) = 2.5·10¹¹ · 3,072 = 768·10¹²
+    assert conv["macs"] == 768_000_000_000_000
+    assert pool["output_shape"] == [64, 250_000, 250_000]  # (500,000 − 2)/2 + 1
+    assert fc["params"] == 650 and fc["macs"] == 640
+    assert data["totals"]["params"] == 3_786
+    assert data["totals"]["macs"] == 768_000_000_000_640
+
+

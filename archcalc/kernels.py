@@ -5,10 +5,10 @@ and nothing is upcast. Sizes are ``(h, w)`` pairs (an int means both); a conv or
 is a resolved ``(top, bottom, left, right)``. These functions trust their caller (the layer classes
 validate user input) and raise ``ValueError`` only for inconsistent arguments.
 
-Convolution is one GEMM per image (and group) on an im2col matrix built from a strided window view;
-the batch is processed in chunks so that matrix stays under ``_COLS_BYTES``. A 1×1 convolution
-needs no im2col at all, and a depthwise one is a sum of ``kh·kw`` scaled shifted views. Pools are
-separable reductions over shifted strided views: no Python loop ever runs over pixels.
+Convolution is a GEMM per group on im2col columns copied from a strided window view, in
+cache-sized blocks (bands of output rows, or several small images side by side); a 1×1
+convolution is a plain matmul. Transposed convolution is a GEMM then a col2im scatter-add. Pools
+are separable reductions over shifted strided views. No Python loop ever runs over pixels.
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ from numpy.lib.stride_tricks import as_strided
 Pair = tuple[int, int]
 Pad4 = tuple[int, int, int, int]
 
-# Upper bound on one im2col / col2im temporary; the batch (then the rows) is chunked to fit.
-_COLS_BYTES = 64 << 20
+# im2col blocks: about _COLS_BYTES (cache-sized: measured best between 1 and 4 MiB), but at least
+# _MIN_COLS GEMM columns (narrower GEMMs lose more than the cache saves) and at most
+# _MAX_COLS_BYTES. conv_transpose2d chunks its batch to stay under _MAX_COLS_BYTES as well.
+_COLS_BYTES = 2 << 20
+_MIN_COLS = 512
+_MAX_COLS_BYTES = 64 << 20
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -54,10 +58,10 @@ def _pair(v: int | Sequence[int], name: str) -> Pair:
 def _pad4(v: Sequence[int], name: str) -> Pad4:
     if len(v) != 4:
         raise ValueError(f"{name} must be (top, bottom, left, right), got {v!r}")
-    pads = tuple(int(p) for p in v)
-    if min(pads) < 0:
-        raise ValueError(f"{name} must be non-negative, got {pads}")
-    return pads  # type: ignore[return-value]
+    top, bottom, left, right = (int(p) for p in v)
+    if min(top, bottom, left, right) < 0:
+        raise ValueError(f"{name} must be non-negative, got {tuple(v)}")
+    return top, bottom, left, right
 
 
 def _float_input(x: np.ndarray) -> np.ndarray:
@@ -208,10 +212,7 @@ def conv2d(
     ho = _out_size(xp.shape[2], kh, stride[0], dilation[0])
     wo = _out_size(xp.shape[3], kw, stride[1], dilation[1])
     _check_out((ho, wo))
-    if cig == 1 and groups > 1:
-        out = _conv_depthwise(xp, w, groups, stride, dilation, (ho, wo))
-    else:
-        out = _conv_gemm(xp, w, groups, stride, dilation, (ho, wo))
+    out = _conv_gemm(xp, w, groups, stride, dilation, (ho, wo))
     if b is not None:
         out += _channel_param(b, co, x.dtype)
     return out
@@ -219,77 +220,64 @@ def conv2d(
 
 def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilation: Pair,
                out_hw: Pair) -> np.ndarray:
-    """y[n, g] = W_g (C_out/g × C_in/g·kh·kw) @ im2col(x_pad[n, g]) (C_in/g·kh·kw × H'·W')."""
+    """y[n, g] = W_g (C_out/g × C_in/g·kh·kw) @ im2col(x_pad[n, g]) (C_in/g·kh·kw × H'·W').
+
+    The GEMM runs on blocks of about ``_COLS_BYTES`` of im2col columns (at least ``_MIN_COLS``
+    columns, at most ``_MAX_COLS_BYTES``), built in one reused buffer: a band of output rows of
+    one image when an image has that many columns, else several whole images side by side.
+    """
     n, c, _, _ = xp.shape
     co, cig, kh, kw = w.shape
     ho, wo = out_hw
-    g, k = groups, cig * kh * kw
-    wmat = w.reshape(g, co // g, k)
+    g, k, cog, hw = groups, cig * kh * kw, co // groups, ho * wo
+    wmat = w.reshape(g, cog, k)
     out = np.empty((n, co, ho, wo), dtype=xp.dtype)
     if kh == kw == 1:  # the window is the pixel: no im2col, at most a strided subsample
-        if g == 1 and n > 1:
-            _batch_gemm(w.reshape(co, k), _tap(xp, 0, 0, stride, dilation, out_hw)[:, :, None,
-                                                                                  None], out)
-            return out
         cols = np.ascontiguousarray(_tap(xp, 0, 0, stride, dilation, out_hw))
-        np.matmul(wmat, cols.reshape(n, g, cig, ho * wo), out=out.reshape(n, g, co // g, ho * wo))
+        np.matmul(wmat, cols.reshape(n, g, cig, hw), out=out.reshape(n, g, cog, hw))
         return out
+    col_bytes = c * kh * kw * xp.itemsize
+    block = min(max(_COLS_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
     view = _windows(xp, (kh, kw), stride, dilation, out_hw)  # (N, C, kh, kw, H', W')
-    per_image = c * kh * kw * ho * wo * xp.itemsize
-    if per_image <= _COLS_BYTES:
-        step = max(1, _COLS_BYTES // per_image)
-        if g == 1 and n > 1:
-            for n0 in range(0, n, step):
-                _batch_gemm(w.reshape(co, k), view[n0 : n0 + step], out[n0 : n0 + step])
-            return out
-        buf = np.empty((min(step, n), c, kh, kw, ho, wo), dtype=xp.dtype)
-        for n0 in range(0, n, step):
-            m = min(step, n - n0)
-            cols = buf[:m]
-            cols[...] = view[n0 : n0 + m]
-            np.matmul(wmat, cols.reshape(m, g, k, ho * wo),
-                      out=out[n0 : n0 + m].reshape(m, g, co // g, ho * wo))
+    if hw >= block:  # bands of output rows of one image; the GEMM writes them in place
+        rows = max(1, block // wo)
+        buf = np.empty(c * kh * kw * rows * wo, dtype=xp.dtype)
+        flat = out.reshape(n, g, cog, hw)
+        for i in range(n):
+            for y0 in range(0, ho, rows):
+                m = min(rows, ho - y0)
+                cols = buf[: c * kh * kw * m * wo].reshape(c, kh, kw, m, wo)
+                cols[...] = view[i, :, :, :, y0 : y0 + m]
+                band = flat[i, :, :, y0 * wo : (y0 + m) * wo]
+                np.matmul(wmat, cols.reshape(g, k, m * wo), out=band)
         return out
-    # One image's im2col is too big: chunk its output rows instead.
-    rows = max(1, _COLS_BYTES // (c * kh * kw * wo * xp.itemsize))
-    buf = np.empty((c, kh, kw, min(rows, ho), wo), dtype=xp.dtype)
-    for i in range(n):
-        for y0 in range(0, ho, rows):
-            m = min(rows, ho - y0)
-            cols = buf[..., :m, :]
-            cols[...] = view[i, :, :, :, y0 : y0 + m]
-            res = np.matmul(wmat, cols.reshape(g, k, m * wo))
-            out[i, :, y0 : y0 + m] = res.reshape(co, m, wo)
+    # several small images side by side: columns (image, y, x), then back to NCHW
+    step = max(1, block // hw)
+    buf = np.empty(c * kh * kw * min(step, n) * hw, dtype=xp.dtype)
+    for n0 in range(0, n, step):
+        m = min(step, n - n0)
+        cols = buf[: c * kh * kw * m * hw].reshape(c, kh, kw, m, ho, wo)
+        cols[...] = view[n0 : n0 + m].transpose(1, 2, 3, 0, 4, 5)
+        if m == 1:
+            np.matmul(wmat, cols.reshape(g, k, hw), out=out[n0].reshape(g, cog, hw))
+        else:
+            res = np.matmul(wmat, cols.reshape(g, k, m * hw))  # (g, C_out/g, m·H'·W')
+            out[n0 : n0 + m] = res.reshape(co, m, ho, wo).transpose(1, 0, 2, 3)
     return out
 
 
-def _batch_gemm(wmat: np.ndarray, windows: np.ndarray, out: np.ndarray) -> None:
-    """out[n] = wmat @ im2col(x[n]) for a chunk of images as ONE GEMM over all of them:
-    (C' × K) @ (K × m·H'·W'), the columns laid out (C, kh, kw, m, H', W'). Larger GEMMs run
-    closer to the matmul rate than m small ones (fewer BLAS calls and thread hand-offs)."""
-    m, c, kh, kw, ho, wo = windows.shape
-    cols = np.empty((c, kh, kw, m, ho, wo), dtype=out.dtype)
-    cols[...] = windows.transpose(1, 2, 3, 0, 4, 5)
-    res = np.matmul(wmat, cols.reshape(c * kh * kw, m * ho * wo))
-    out[...] = res.reshape(-1, m, ho, wo).transpose(1, 0, 2, 3)
-
-
-def _conv_depthwise(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilation: Pair,
-                    out_hw: Pair) -> np.ndarray:
-    """One input channel per group: y[n, g·m + k] = Σ_ij w[g·m + k, 0, i, j] · tap_ij(x[n, g])."""
-    n = xp.shape[0]
-    co, _, kh, kw = w.shape
-    mult = co // groups
-    wk = w.reshape(1, groups, mult, kh, kw)
-    out = np.empty((n, groups, mult) + out_hw, dtype=xp.dtype)
-    tmp = np.empty_like(out)
+def _col2im(phases: np.ndarray, cols: np.ndarray, y0: int, stride: Pair, dilation: Pair) -> None:
+    """Scatter-add the columns (N, C, kh, kw, m, W) of input rows y0 … y0 + m − 1 into the output,
+    full[n, c, s·y + d·i, s·x + d·j] += cols[n, c, i, j, y − y0, x], with the output stored by
+    stride phase (``phases[n, c, a, b, q, r] = full[n, c, q·s_h + a, r·s_w + b]``) so that every
+    tap adds into contiguous rows instead of every s-th element."""
+    (sh, sw), (dh, dw) = stride, dilation
+    _, _, kh, kw, m, wd = cols.shape
     for i in range(kh):
+        qi, ai = divmod(y0 * sh + i * dh, sh)
         for j in range(kw):
-            tap = _tap(xp, i, j, stride, dilation, out_hw)[:, :, None]
-            np.multiply(tap, wk[..., i, j, None, None], out=tmp if i or j else out)
-            if i or j:
-                out += tmp
-    return out.reshape(n, co, *out_hw)
+            qj, aj = divmod(j * dw, sw)
+            phases[:, :, ai, aj, qi : qi + m, qj : qj + wd] += cols[:, :, i, j]
 
 
 def conv_transpose2d(
@@ -327,25 +315,35 @@ def conv_transpose2d(
     hf = (h - 1) * sh + dh * (kh - 1) + 1 + oph  # uncropped extent
     wf = (wd - 1) * sw + dw * (kw - 1) + 1 + opw
     ho, wo = _check_out((hf - 2 * ph, wf - 2 * pw))
-    # (g, cog·kh·kw, cig): column block o·kh·kw + i·kw + j of group g is w[g·cig + c, o, i, j]
+    # (g, cog·kh·kw, cig): row o·kh·kw + i·kw + j of group g holds w[g·cig + c, o, i, j] over c
     wmat = w.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
-    full = np.zeros((n, co, hf, wf), dtype=x.dtype)
-    per_image = co * kh * kw * h * wd * x.itemsize
-    step = max(1, _COLS_BYTES // per_image)
-    for n0 in range(0, n, step):
-        m = min(step, n - n0)
-        cols = np.matmul(wmat, x[n0 : n0 + m].reshape(m, g, cig, h * wd))
-        cols = cols.reshape(m, co, kh, kw, h, wd)
-        dst = full[n0 : n0 + m]
-        for i in range(kh):
-            for j in range(kw):
-                dst[:, :, i * dh : i * dh + sh * (h - 1) + 1 : sh,
-                    j * dw : j * dw + sw * (wd - 1) + 1 : sw] += cols[:, :, i, j]
-    out = full[:, :, ph : ph + ho, pw : pw + wo]
+    hq, wq = -(-hf // sh), -(-wf // sw)
+    phases = np.zeros((n, co, sh, sw, hq, wq), dtype=x.dtype)
+    hw, k = h * wd, cog * kh * kw
+    col_bytes = co * kh * kw * x.itemsize  # per input pixel
+    block = min(max(_COLS_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
+    if hw >= block:  # bands of input rows of one image (their scatters overlap; they add up)
+        rows = max(1, block // wd)
+        buf = np.empty(co * kh * kw * rows * wd, dtype=x.dtype)
+        for i in range(n):
+            for y0 in range(0, h, rows):
+                m = min(rows, h - y0)
+                cols = buf[: co * kh * kw * m * wd].reshape(g, k, m * wd)
+                np.matmul(wmat, x[i, :, y0 : y0 + m].reshape(g, cig, m * wd), out=cols)
+                _col2im(phases[i : i + 1], cols.reshape(1, co, kh, kw, m, wd), y0, (sh, sw),
+                        (dh, dw))
+    else:  # several small images side by side as GEMM columns (image, y, x)
+        step = max(1, block // hw)
+        for n0 in range(0, n, step):
+            m = min(step, n - n0)
+            xs = x[n0 : n0 + m].reshape(m, g, cig, hw).transpose(1, 2, 0, 3).reshape(g, cig, m * hw)
+            cols = np.matmul(wmat, xs).reshape(co, kh, kw, m, h, wd).transpose(3, 0, 1, 2, 4, 5)
+            _col2im(phases[n0 : n0 + m], cols, 0, (sh, sw), (dh, dw))
+    full = phases.transpose(0, 1, 4, 2, 5, 3).reshape(n, co, hq * sh, wq * sw)
+    out = np.empty((n, co, ho, wo), dtype=x.dtype)
+    out[...] = full[:, :, ph : ph + ho, pw : pw + wo]
     if b is not None:
-        out = out + _channel_param(b, co, x.dtype)
-    elif ph or pw:
-        out = np.ascontiguousarray(out)
+        out += _channel_param(b, co, x.dtype)
     return out
 
 

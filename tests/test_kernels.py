@@ -99,15 +99,20 @@ def test_conv2d_random_configs(case, seed):
                                **TIGHT)
 
 
-@pytest.mark.parametrize("budget", [1, 5000, 40000], ids=["rows=1", "row-chunks", "batch-chunks"])
-def test_conv2d_chunking_does_not_change_the_result(monkeypatch, budget):
-    x, wt = rand(5, 3, 9, 8), rand(4, 3, 3, 3, seed=1)
-    args = {"stride": (1, 2), "padding": (1, 1, 2, 0)}
-    whole = kernels.conv2d(x, wt, **args)
-    monkeypatch.setattr(kernels, "_COLS_BYTES", budget)
-    np.testing.assert_allclose(kernels.conv2d(x, wt, **args), whole, **TIGHT)
+@pytest.mark.parametrize(
+    ("cols_bytes", "min_cols", "max_bytes"),
+    [(1, 1, 1 << 20), (2000, 20, 1 << 20), (1 << 20, 64, 1 << 20), (1, 1, 1)],
+    ids=["one row per band", "bands", "images side by side", "one image per transposed chunk"],
+)
+def test_conv_blocking_does_not_change_the_result(monkeypatch, cols_bytes, min_cols, max_bytes):
+    x, wt = rand(5, 4, 9, 8), rand(6, 2, 3, 3, seed=1)
+    args = {"stride": (1, 2), "padding": (1, 1, 2, 0), "groups": 2}
     xt, wtt = rand(5, 4, 3, 4), rand(4, 2, 3, 3, seed=1)
     targs = {"stride": (2, 2), "padding": (1, 0)}
+    monkeypatch.setattr(kernels, "_COLS_BYTES", cols_bytes)
+    monkeypatch.setattr(kernels, "_MIN_COLS", min_cols)
+    monkeypatch.setattr(kernels, "_MAX_COLS_BYTES", max_bytes)
+    np.testing.assert_allclose(kernels.conv2d(x, wt, **args), naive.conv2d(x, wt, **args), **TIGHT)
     np.testing.assert_allclose(kernels.conv_transpose2d(xt, wtt, **targs),
                                naive.conv_transpose2d(xt, wtt, **targs), **TIGHT)
 

@@ -220,8 +220,8 @@ def test_bundled_spec_exports_and_passes_all_oracles(name):
             f"archcalc analyses {row.output_shape}")
 
     if not run_it:
-        pytest.skip(f"{name}: {analysis.totals.macs:,} MACs; set ARCHCALC_ONNX_BIG=1 to run "
-                    "it through onnxruntime and the executor")
+        pytest.skip(f"{name}: {analysis.totals.macs:,} MACs, {analysis.totals.params:,} params; "
+                    "set ARCHCALC_ONNX_BIG=1 to run it through onnxruntime and the executor")
     x = np.random.default_rng(0).standard_normal((1, *analysis.input_shape), dtype=np.float32)
     with _skip_if_it_does_not_fit(name):
         assert_same_activations(analysis, model, weights, x)

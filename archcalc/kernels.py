@@ -339,9 +339,14 @@ def conv_transpose2d(
             xs = x[n0 : n0 + m].reshape(m, g, cig, hw).transpose(1, 2, 0, 3).reshape(g, cig, m * hw)
             cols = np.matmul(wmat, xs).reshape(co, kh, kw, m, h, wd).transpose(3, 0, 1, 2, 4, 5)
             _col2im(phases[n0 : n0 + m], cols, 0, (sh, sw), (dh, dw))
-    full = phases.transpose(0, 1, 4, 2, 5, 3).reshape(n, co, hq * sh, wq * sw)
-    out = np.empty((n, co, ho, wo), dtype=x.dtype)
-    out[...] = full[:, :, ph : ph + ho, pw : pw + wo]
+    out = np.empty((n, co, ho, wo), dtype=x.dtype)  # out[y, x] = full[y + p_h, x + p_w]
+    for a in range(sh):
+        y1 = (a - ph) % sh  # first output row in phase a
+        q0, ny = (y1 + ph) // sh, len(range(y1, ho, sh))
+        for bb in range(sw):
+            x1 = (bb - pw) % sw
+            r0, nx = (x1 + pw) // sw, len(range(x1, wo, sw))
+            out[:, :, y1::sh, x1::sw] = phases[:, :, a, bb, q0 : q0 + ny, r0 : r0 + nx]
     if b is not None:
         out += _channel_param(b, co, x.dtype)
     return out

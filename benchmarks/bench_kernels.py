@@ -1,6 +1,6 @@
 """How fast is archcalc.kernels.conv2d compared with a plain float32 matmul, in the same process?
 
-    .venv/bin/python benchmarks/bench_kernels.py [--runs 7] [--alternatives] [--torch]
+    .venv/bin/python benchmarks/bench_kernels.py [--runs 7] [--alternatives] [--torch] [--clock cpu]
 
 Prints the large square ``np.matmul`` rate (GFLOP/s, median of runs) and, for a few VGG/ResNet
 layer shapes at batch 1 and 8, the conv's achieved rate (2·MACs / median time) as a fraction of
@@ -8,6 +8,8 @@ it. ``--alternatives`` also times the conv strategies that kernels.py does not u
 shifted-GEMM accumulation), so the choice can be re-checked on another machine; ``--torch`` adds
 PyTorch's conv2d for reference (timed last: its OpenMP threads spin and would slow OpenBLAS).
 This is a script, not a test: the machine is shared and noisy, so read ratios, not absolutes.
+On a busy machine, ``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 ... --clock cpu`` times process CPU
+seconds of one thread, which other processes disturb far less than wall time.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ SHAPES = [
 MATMUL_N = 2048
 
 
+CLOCK = time.perf_counter
+
+
 def median_time(runs: int, fn: Callable[..., object], *args: object, **kwargs: object) -> float:
-    """Median wall time of ``fn(*args, **kwargs)`` over ``runs`` calls, after one warm-up call."""
+    """Median time of ``fn(*args, **kwargs)`` over ``runs`` calls, after one warm-up call."""
     fn(*args, **kwargs)  # thread pool, allocator, caches
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn(*args, **kwargs)
-        times.append(time.perf_counter() - t0)
+        times.append(CLOCK() - t0)
     return statistics.median(times)
 
 
@@ -105,8 +110,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="timed runs per case (median, ≥ 5)")
     parser.add_argument("--alternatives", action="store_true", help="also time NHWC / shifted")
     parser.add_argument("--torch", action="store_true", help="also time torch conv2d (last)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time (default) or this process's CPU time")
     args = parser.parse_args()
     runs = max(5, args.runs)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"clock: {args.clock}")
 
     ref = matmul_gflops(3 * runs)
     print(f"np.matmul {MATMUL_N}² float32: {ref:.1f} GFLOP/s (median of {3 * runs} runs)")

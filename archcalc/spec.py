@@ -141,11 +141,11 @@ def bundled_names() -> list[str]:
 def resolve_path(spec: str | Path) -> Path:
     """A path as given, or the bundled spec of that name ('vgg16' -> specs/vgg16.yaml)."""
     path = Path(spec)
-    if path.exists():
+    if _exists(path):
         return path
     stem = path.name.removesuffix(".yaml").removesuffix(".yml")
     bundled = BUNDLED_DIR / f"{stem}.yaml"
-    if path.parent == Path(".") and bundled.exists():
+    if path.parent == Path(".") and _exists(bundled):
         return bundled
     if path.parent == Path(".") and not path.suffix:
         raise SpecError(
@@ -154,6 +154,13 @@ def resolve_path(spec: str | Path) -> Path:
             fix=suggestion(stem, bundled_names(), "bundled specs"),
         )
     return path  # read_text reports the missing file
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name the file system refuses (too long): read_text says why
+        return False
 
 
 def load_spec(spec: str | Path, *, overrides: dict[str, Any] | None = None) -> NetworkSpec:

@@ -8,6 +8,7 @@ bombs and deeply nested documents are rejected within fixed budgets.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,23 +201,41 @@ def parse_yaml(text: str, file: str) -> object:
 
 
 def read_text(path: Path) -> str:
-    """Read a spec file as UTF-8 within the size budget, with a clear error for every failure."""
+    """Read a spec file as UTF-8 within the size budget, with a clear error for every failure.
+
+    At most MAX_FILE_BYTES + 1 bytes are ever read, so a device or pipe that never ends
+    (``/dev/zero``) is refused like a file that is too big.
+    """
     file = str(path)
-    if not path.exists():
-        raise SpecError("file not found", where=Location(file),
-                        fix="check the path, or give a bundled name such as 'vgg16'")
-    if path.is_dir():
-        raise SpecError("is a directory, not a spec file", where=Location(file),
-                        fix="name a .yaml file inside it")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SpecError(f"file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
-                        where=Location(file), fix="use blocks with repeat: to shorten the spec")
     try:
-        data = path.read_bytes()
-    except OSError as exc:
+        handle = open(path, "rb")  # noqa: SIM115  (closed below, after the size checks)
+    except (FileNotFoundError, ValueError):  # ValueError: a NUL character in the path
+        raise SpecError("file not found", where=Location(file),
+                        fix="check the path, or give a bundled name such as 'vgg16'") from None
+    except IsADirectoryError:
+        raise SpecError("is a directory, not a spec file", where=Location(file),
+                        fix="name a .yaml file inside it") from None
+    except PermissionError as exc:
         raise SpecError(f"cannot read file: {exc.strerror}", where=Location(file),
                         fix="check the file's permissions") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read file: {exc.strerror}", where=Location(file),
+                        fix="check the path") from None
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(f"file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                            where=Location(file),
+                            fix="use blocks with repeat: to shorten the spec")
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SpecError(f"cannot read file: {exc.strerror}", where=Location(file),
+                            fix="check the file's permissions") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(f"file is larger than {MAX_FILE_BYTES:,} bytes; specs are limited to "
+                        f"{MAX_FILE_BYTES:,}", where=Location(file),
+                        fix="use blocks with repeat: to shorten the spec")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from archcalc.analysis import analyze
 from archcalc.cli import cli
 from archcalc.errors import ArchcalcError
-from archcalc.spec import load_spec, parse_spec
+from archcalc.spec import load_spec
 from archcalc.yaml_source import MAX_FILE_BYTES
 
 CORPUS = Path(__file__).parent / "bad_specs"
@@ -81,6 +81,26 @@ def test_spec_over_the_size_limit_is_refused_unread(tmp_path):
     assert result.stderr == (f"error: {path}: file is 8,388,609 bytes; specs are limited to "
                              "8,388,608. Fix: use blocks with repeat: to shorten the spec.\n")
     assert result.exit_code == 1
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_endless_device_is_read_within_the_size_limit():
+    started = time.perf_counter()
+    result = invoke("summary", "/dev/zero")
+    assert result.stderr == ("error: /dev/zero: file is larger than 8,388,608 bytes; specs are "
+                             "limited to 8,388,608. Fix: use blocks with repeat: to shorten the "
+                             "spec.\n")
+    assert result.exit_code == 1
+    assert time.perf_counter() - started < SECONDS
+
+
+def test_path_too_long_for_the_file_system(tmp_path):
+    name = "a" * 5000 + ".yaml"
+    result = invoke("summary", name)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: aaaa")
+    assert result.stderr.endswith(": cannot read file: File name too long. Fix: check the "
+                                  "path.\n")
 
 
 def test_path_with_a_nul_character():

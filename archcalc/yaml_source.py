@@ -87,6 +87,49 @@ class _Builder:
         mark = _mark(node)
         return SpecError(what, where=Location(self.file, mark.line, mark.column), fix=fix)
 
+    def check_expansion(self, root: yaml.Node) -> None:
+        """Refuse alias bombs before building anything: count the values each node expands
+        to (aliases share their anchor's node, so this is linear in the text), then report
+        the innermost value over the budget; refuse a value that contains itself."""
+        sizes: dict[int, int] = {}
+        open_nodes: set[int] = set()
+
+        def children(node: yaml.Node) -> list[yaml.Node]:
+            if isinstance(node, yaml.MappingNode):
+                return [value for _, value in node.value]
+            return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+        def size(node: yaml.Node, depth: int) -> int:
+            key = id(node)
+            if key in sizes:
+                return sizes[key]
+            if key in open_nodes:
+                raise self.error(node, "this value contains itself through an alias",
+                                 "an alias may only repeat a value defined before it, "
+                                 "not one it is part of")
+            if depth > MAX_DEPTH:  # aliases of aliases nest deeper than the text shows
+                raise self.error(node, f"the document is nested deeper than {MAX_DEPTH} levels",
+                                 "flatten the structure")
+            open_nodes.add(key)
+            sizes[key] = 1 + sum(size(child, depth + 1) for child in children(node))
+            open_nodes.discard(key)
+            return sizes[key]
+
+        if size(root, 0) <= MAX_NODES:
+            return
+        node = root
+        while True:
+            bigger = next((c for c in children(node) if sizes[id(c)] > MAX_NODES), None)
+            if bigger is None:
+                break
+            node = bigger
+        raise self.error(
+            node,
+            f"this value expands to {sizes[id(node)]:,} values through anchors and aliases, "
+            f"more than the {MAX_NODES:,} allowed",
+            "write the spec without nested aliases; use blocks with repeat: instead",
+        )
+
     def build(self, node: yaml.Node, depth: int = 0) -> object:
         self.nodes += 1
         if self.nodes > MAX_NODES:
@@ -197,7 +240,9 @@ def parse_yaml(text: str, file: str) -> object:
                         where=Location(file), fix="flatten the structure") from None
     if node is None:
         return None
-    return _Builder(file).build(node)
+    builder = _Builder(file)
+    builder.check_expansion(node)
+    return builder.build(node)
 
 
 def read_text(path: Path) -> str:

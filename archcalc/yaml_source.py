@@ -23,6 +23,9 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 2_000_000
+#: integers longer than this are refused: products of a few of them stay printable (Python
+#: will not turn an int of more than 4,300 digits into text) and no network needs more
+MAX_INT_DIGITS = 100
 
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
@@ -189,6 +192,11 @@ class _Builder:
         if text in ("false", "False", "FALSE"):
             return False
         if _INT.match(text):
+            digits = sum(ch.isdigit() for ch in text)
+            if digits > MAX_INT_DIGITS:
+                raise self.error(node, f"a number of {digits:,} digits is too long; archcalc "
+                                       f"reads numbers of up to {MAX_INT_DIGITS} digits",
+                                 "check the value")
             return int(text.replace("_", ""))
         if _FLOAT.match(text) and any(ch in text for ch in ".eE"):
             return float(text.replace("_", ""))

@@ -33,6 +33,9 @@ _SPECIAL_FLOATS = {
     ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf,
     ".nan": math.nan, ".Inf": math.inf, "-.Inf": -math.inf, ".NaN": math.nan,
 }
+#: what YAML 1.1/1.2 allow in a stream (PyYAML's Reader.NON_PRINTABLE, inverted)
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
@@ -232,14 +235,9 @@ def parse_yaml(text: str, file: str) -> object:
         _check_depth(text, file)
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        problem = exc.problem or exc.context or "invalid YAML"
-        fix = "check indentation, brackets and quotes near that position"
-        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
-        if "\t" in line[: mark.column + 1 if mark else 0] or "tab" in problem:
-            fix = "indent with spaces; YAML does not allow tabs"
-        raise SpecError(f"YAML syntax error: {problem}", where=where, fix=fix) from None
+        raise _syntax_error(exc, text, file) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, anywhere
+        raise _reader_error(exc, text, file) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML syntax error: {exc}", where=Location(file),
                         fix="check the file is YAML") from None
@@ -251,6 +249,67 @@ def parse_yaml(text: str, file: str) -> object:
     builder = _Builder(file)
     builder.check_expansion(node)
     return builder.build(node)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> SpecError:
+    """PyYAML's and libyaml's parse errors in words a spec author knows, with the position
+    of the bracket or quote that was left open where that is the cause."""
+    mark = exc.problem_mark or exc.context_mark
+    opened = exc.context_mark
+    context, problem = exc.context or "", exc.problem or exc.context or "invalid YAML"
+    where = _location(file, mark)
+    lines = text.split("\n")
+    line = lines[mark.line] if mark and mark.line < len(lines) else ""
+    column = mark.column if mark else 0
+    fix = "check indentation, brackets and quotes near that position"
+    if "\t" in line[: column + 1] or "tab" in problem:
+        what, fix = ("a tab character is used for indentation",
+                     "indent with spaces; YAML does not allow tabs")
+    elif opened and "flow sequence" in context and "',' or ']'" in problem:
+        what = f"expected ',' or ']' in the [ … ] list opened at {_at(opened)}"
+        fix = "close the list with ']' (and separate its items with commas)"
+    elif opened and "flow mapping" in context and "',' or '}'" in problem:
+        what = f"expected ',' or '}}' in the {{ … }} mapping opened at {_at(opened)}"
+        fix = "close the mapping with '}' (and separate its entries with commas)"
+    elif opened and "quoted scalar" in context and "end of stream" in problem:
+        where = _location(file, opened)
+        what, fix = ("this quoted text is never closed (the file ends first)",
+                     "add the closing quote")
+    elif "undefined alias" in problem:
+        name = re.match(r"\*?([^\s,\[\]{}]*)", line[column:]).group(1)
+        what = f"alias '*{name}' refers to no anchor"
+        fix = f"define the anchor (`&{name}`) on an earlier value, or write the value out"
+    elif "another document" in problem:
+        what = "a second YAML document starts here; a spec file holds one"
+        fix = "remove the '---' line and what follows, or move it to its own file"
+    else:
+        what = problem
+        if context and opened and opened is not mark:
+            what += f" ({context} at {_at(opened)})"
+    return SpecError(f"YAML syntax error: {what}", where=where, fix=fix)
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> SpecError:
+    found = _NON_PRINTABLE.search(text)  # libyaml counts bytes, not characters: find it again
+    if found:
+        position, code = found.start(), ord(found.group())
+    else:
+        position = exc.position if isinstance(exc.position, int) else 0
+        code = exc.character if isinstance(exc.character, int) else ord("?")
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    kind = "control character" if code < 0x20 or 0x7F <= code <= 0x9F else "character"
+    return SpecError(f"{kind} U+{code:04X} is not allowed in YAML",
+                     where=Location(file, line, column),
+                     fix="delete it (most editors do not show it)")
+
+
+def _location(file: str, mark) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+
+
+def _at(mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 def read_text(path: Path) -> str:

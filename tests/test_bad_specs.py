@@ -150,6 +150,18 @@ def test_set_of_an_undeclared_parameter(tmp_path):
     assert result.exit_code == 1
 
 
+def test_set_with_malformed_yaml_value(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\ninput: [1, 4, 4]\nparams: {width: 2}\n"
+                    "layers: [{type: conv2d, out_channels: $width, kernel_size: 1}]\n")
+    result = invoke("summary", str(path), "--set", "width=[4")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --set:")  # the line libyaml and PyYAML differ on
+    assert result.stderr.endswith(": YAML syntax error: expected ',' or ']' in the [ … ] list "
+                                  "opened at line 1, column 1. Fix: close the list with ']' (and "
+                                  "separate its items with commas).\n")
+
+
 def test_traceback_flag_shows_the_stack_instead(monkeypatch):
     monkeypatch.chdir(CORPUS)
     result = invoke("--traceback", "summary", "02_wrong_type_conv.yaml")

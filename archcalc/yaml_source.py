@@ -149,7 +149,8 @@ class _Builder:
             raise self.error(node, f"the document is nested deeper than {MAX_DEPTH} levels",
                              "flatten the structure")
         if node.tag not in _STANDARD_TAGS:
-            raise self.error(node, f"YAML tag '{node.tag}' is not allowed",
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!", 1)  # as the user wrote it
+            raise self.error(node, f"YAML tag '{shown}' is not allowed",
                              "remove the tag; specs hold only plain values")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, depth)

@@ -175,15 +175,23 @@ class _Builder:
                                  "use a plain word as the key")
             key = str(key_node.value)
             if key in out:
-                first = out.key_marks[key]
-                raise self.error(
-                    key_node,
-                    f"duplicate key '{key}' (first given at line {first.line})",
-                    "keep one of them; YAML would silently keep only the last",
-                )
+                raise self._duplicate(node, key_node, out.key_marks[key])
             out.key_marks[key] = _mark(key_node)
             out[key] = self.build(value_node, depth + 1)
         return out
+
+    def _duplicate(self, node: yaml.MappingNode, key_node: yaml.Node, first: Mark) -> SpecError:
+        """Duplicate key error, naming the layer when the mapping is one (name: and type:)."""
+        plain = {str(k.value): v.value for k, v in node.value
+                 if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)}
+        name, kind = plain.get("name"), plain.get("type")
+        mark = _mark(key_node)
+        layer = name if name and not name.startswith("$") else None
+        return SpecError(
+            f"duplicate key '{key_node.value}' (first given at line {first.line})",
+            where=Location(self.file, mark.line, mark.column, layer, kind if layer else None),
+            fix="keep one of them; YAML would silently keep only the last",
+        )
 
     def _scalar(self, node: yaml.ScalarNode) -> object:
         text = node.value

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from .errors import Location, SpecError
 from .yaml_source import SourceDict
@@ -55,6 +60,8 @@ def _field_words(model: type, field: str) -> str | None:
     info = getattr(model, "model_fields", {}).get(field)
     if info is None:
         return None
+    if field == "output_padding":
+        return "an integer ≥ 0 or [height, width]"
     text = str(info.annotation)
     for key, words in _TYPE_WORDS.items():
         if key.lower() in field.lower() or key in text:
@@ -66,6 +73,110 @@ def _field_words(model: type, field: str) -> str | None:
     return None
 
 
+#: an example value per size-like field, for the fix of a message
+_EXAMPLES = {"kernel_size": "3", "stride": "2", "dilation": "2", "output_size": "7",
+             "output_padding": "1"}
+
+
+def yaml_text(value: Any) -> str:
+    """A value as it is written in YAML: true, null, .nan, 'text', [1, 2], {a: 1}."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {yaml_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_text(v) for v in value) + "]"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _number(x: Any) -> str:
+    return str(int(x)) if isinstance(x, float) and x.is_integer() else yaml_text(x)
+
+
+def _default_note(info: FieldInfo | None) -> str:
+    default = getattr(info, "default", PydanticUndefined)
+    if default is PydanticUndefined or default is None or isinstance(default, bool):
+        return ""
+    return f" (the default is {yaml_text(default)})"
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def describe(error: dict, field: str, value: Any, info: FieldInfo | None = None,
+             words: str | None = None) -> tuple[str, str]:
+    """What is wrong with ``value`` of ``field`` and how to fix it, in the house style, for
+    the first error pydantic reported: ``("invalid value 0: must be …", "write e.g. …")``."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    got = f"invalid value {yaml_text(value)}"
+    if words is not None:  # sizes and paddings: say what they may be, with examples
+        if field == "padding":
+            return (f"{got}: must be {words}",
+                    "write e.g. `padding: 1`, `padding: [1, 1]` or `padding: same`")
+        ex = _EXAMPLES.get(field, "1")
+        return f"{got}: must be {words}", f"write e.g. `{field}: {ex}` or `{field}: [{ex}, {ex}]`"
+    if field in ("inputs", "outputs") and kind in ("string_type", "tuple_type", "list_type"):
+        return (f"{got}: must be a list of layer names",
+                f"write e.g. `{field}: [conv1]`")
+    if kind == "greater_than":
+        bound = ctx.get("gt")
+        if _whole(value) and bound == 0:
+            example = f", e.g. `{field}: {-value}`" if value < 0 else ""
+            return f"{got}: must be greater than 0", f"write a whole number ≥ 1{example}"
+        return (f"{got}: must be greater than {_number(bound)}",
+                f"give '{field}' a value greater than {_number(bound)}{_default_note(info)}")
+    if kind == "greater_than_equal":
+        bound = _number(ctx.get("ge"))
+        return (f"{got}: must be at least {bound}",
+                f"give '{field}' a value of at least {bound}{_default_note(info)}")
+    if kind == "less_than_equal":
+        bound = _number(ctx.get("le"))
+        return (f"{got}: must be at most {bound}",
+                f"give '{field}' a value of at most {bound}{_default_note(info)}")
+    if kind == "less_than":
+        bound = _number(ctx.get("lt"))
+        return (f"{got}: must be less than {bound}",
+                f"give '{field}' a value less than {bound}{_default_note(info)}")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        if isinstance(value, float) and value.is_integer():
+            return f"{got}: must be a whole number", f"write `{field}: {int(value)}`"
+        positive = any(getattr(m, "gt", None) == 0 for m in getattr(info, "metadata", ()))
+        return f"{got}: must be a whole number", ("write a whole number ≥ 1" if positive
+                                                  else "write a whole number")
+    if kind in ("float_type", "float_parsing"):
+        return f"{got}: must be a number", f"write a number{_default_note(info)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{got}: must be true or false", f"write `{field}: true` or `{field}: false`"
+    if kind == "string_type":
+        if isinstance(value, (int, float, bool)):
+            return f"{got}: must be text", f"quote it: `{field}: '{yaml_text(value)}'`"
+        return f"{got}: must be text", f"write `{field}:` as plain text"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        shown = ", ".join(f"'{c}'" for c in choices)
+        return f"{got}: must be one of {shown}", suggestion(str(value), choices, "values")
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"{got}: must be a mapping", f"write `{field}:` as `key: value` entries"
+    if kind in ("tuple_type", "list_type", "too_long", "too_short"):
+        need = error["msg"][0].lower() + error["msg"][1:]
+        return f"{got}: {need.replace('input should', 'must')}", f"write `{field}:` as a list"
+    if kind == "value_error":
+        message = error["msg"].removeprefix("Value error, ")
+        what, _, fix = message.partition(" Fix: ")
+        return what.rstrip("."), fix or f"change '{field}'"
+    need = error["msg"][0].lower() + error["msg"][1:]
+    return f"{got}: {need.replace('input should be', 'must be')}", f"change '{field}'"
+
+
 def validation_error(
     exc: ValidationError,
     model: type,
@@ -74,16 +185,28 @@ def validation_error(
     *,
     what_kind: str = "fields",
 ) -> SpecError:
-    """The first problem pydantic found, located at its key, as a SpecError."""
+    """The first problem pydantic found, located at its key, as a SpecError.
+
+    A model-level validator may name the field it is about and give a fix by raising
+    ``ValueError("<field>: <what>. Fix: <hint>")``; the message is then located at that key.
+    """
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = first["loc"]
+    fields = getattr(model, "model_fields", {})
     field = str(loc[0]) if loc else None
+    rule_what, rule_fix = None, None
+    if not loc:  # a whole-model rule
+        message = first["msg"].removeprefix("Value error, ")
+        named, sep, rest = message.partition(": ")
+        if sep and named in fields:
+            field, message = named, rest
+        rule_what, _, rule_fix = message.partition(" Fix: ")
     mark = data.key_marks.get(field) if field and isinstance(data, SourceDict) else None
     mark = mark or getattr(data, "mark", None)
     here = Location(where.file, mark.line if mark else where.line,
                     mark.column if mark else where.column, where.layer, where.kind, field)
-    known = [f for f in getattr(model, "model_fields", {}) if f != "type"]
+    known = [f for f in fields if f != "type"]
     more = {str(e["loc"][0]) for e in errors if e["loc"]} - {field}
     extra = f" (and {len(more)} more field problem{'s' if len(more) > 1 else ''})" if more else ""
     kind = first["type"]
@@ -93,18 +216,8 @@ def validation_error(
     if kind == "missing":
         return SpecError(f"missing required field '{field}'{extra}", where=here,
                          fix=f"add `{field}: …`")
-    if not loc:  # a whole-model rule
-        message = first["msg"].removeprefix("Value error, ")
-        return SpecError(message + extra, where=here, fix=None)
+    if rule_what is not None:
+        return SpecError(rule_what.rstrip(".") + extra, where=here, fix=rule_fix or None)
     value = data.get(field) if isinstance(data, dict) else None
-    words = _field_words(model, field)
-    if words is None:
-        words = first["msg"][0].lower() + first["msg"][1:]
-        what = f"invalid value {value!r}: {words}"
-    else:
-        what = f"invalid value {value!r}: expected {words}"
-    return SpecError(what + extra, where=here, fix=f"give '{field}' {words_or(words)}")
-
-
-def words_or(words: str) -> str:
-    return words.removeprefix("input should be ").removeprefix("expected ")
+    what, fix = describe(first, field, value, fields.get(field), _field_words(model, field))
+    return SpecError(what + extra, where=here, fix=fix)

@@ -167,7 +167,7 @@ def test_set_with_a_value_of_the_wrong_type(tmp_path):
     path.write_text("name: p\ninput: [1, 4, 4]\nparams: {width: 2}\n"
                     "layers: [{type: conv2d, name: c, out_channels: $width, kernel_size: 1}]\n")
     result = invoke("summary", str(path), "--set", "width=wide")
-    assert result.stderr == (f"error: {path}:4:25 layer 'c' (conv2d) field 'out_channels': "
+    assert result.stderr == (f"error: {path}:4:34 layer 'c' (conv2d) field 'out_channels': "
                              "invalid value 'wide': must be a whole number. Fix: write a whole "
                              "number ≥ 1.\n")
     assert result.exit_code == 1

@@ -6,7 +6,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, get_origin
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
@@ -62,6 +62,8 @@ def _field_words(model: type, field: str) -> str | None:
         return None
     if field == "output_padding":
         return "an integer ≥ 0 or [height, width]"
+    if get_origin(info.annotation) is Literal:  # a fixed choice: pydantic's literal_error
+        return None
     text = str(info.annotation)
     for key, words in _TYPE_WORDS.items():
         if key.lower() in field.lower() or key in text:
@@ -161,7 +163,10 @@ def describe(error: dict, field: str, value: Any, info: FieldInfo | None = None,
             return f"{got}: must be text", f"quote it: `{field}: '{yaml_text(value)}'`"
         return f"{got}: must be text", f"write `{field}:` as plain text"
     if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        expected = str(ctx.get("expected", ""))
+        choices = re.findall(r"'([^']*)'", expected)
+        if not choices:  # a fixed number, e.g. Literal[0]
+            return f"{got}: must be {expected}", f"write `{field}: {expected}` or leave it out"
         shown = ", ".join(f"'{c}'" for c in choices)
         return f"{got}: must be one of {shown}", suggestion(str(value), choices, "values")
     if kind in ("dict_type", "model_type", "model_attributes_type"):

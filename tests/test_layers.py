@@ -220,3 +220,14 @@ layers:
     rf = analysis.layer("sum").receptive_field.height
     assert not rf.aligned
     assert rf.size == 2  # union of [0, 1] and [0, 0]
+
+
+@pytest.mark.parametrize("kind", ["lp_pool2d", "subsample2d"])
+def test_pools_without_padding_refuse_it(analyse_text, kind):
+    # the executor has no padded form of these kinds (nor has PyTorch's LPPool2d): a padding
+    # would make the analysis and the execution disagree, so it is refused up front
+    from archcalc.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"field 'padding': invalid value 1: must be 0"):
+        analyse_text(f"name: t\ninput: [3, 8, 8]\nlayers:\n"
+                     f"  - {{type: {kind}, name: p, kernel_size: 2, padding: 1}}\n")

@@ -7,6 +7,8 @@ import math
 from fractions import Fraction
 from typing import Literal
 
+from pydantic import Field
+
 from ..geometry import ReceptiveField, Rounding, fmt_int, to_pair
 from .base import Context, Cost, Inferred, Layer, Shape, TensorSpec, numel
 from .fields import Padding, RoundingField, Size
@@ -217,7 +219,8 @@ class LpPool2d(_WindowPool):
     """
 
     type: Literal["lp_pool2d"]
-    norm_type: float = 2.0
+    norm_type: float = Field(2.0, gt=0)
+    padding: Literal[0] = 0  # no padding, as PyTorch's LPPool2d
 
     examples = (
         {"input": (4, 8, 8), "fields": {"kernel_size": 2, "norm_type": 2},
@@ -276,6 +279,7 @@ class Subsample2d(_WindowPool):
 
     type: Literal["subsample2d"]
     kernel_size: Size = 2
+    padding: Literal[0] = 0  # LeNet's subsampling windows tile the map without padding
     bias: bool = True
     trainable: bool = True
 

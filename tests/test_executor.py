@@ -663,25 +663,14 @@ def test_small_network_matches_pytorch_end_to_end():
 # ----------------------------------------------------------------------------- padded pools
 
 
-def test_lp_pool_with_padding_pads_with_zeros():
-    # 4×4 input 1..16, 2×2 L2 pool, stride 2, padding 1: (4 − 2 + 2)/2 + 1 = 3.
-    # Window (0, 0) covers the pad and x[0, 0] = 1 -> √1; (0, 1) covers x[0, 1..2] = 2, 3
-    # -> √13; (2, 2) covers x[3, 3] = 16 -> 16.
-    analysis = net("- {type: lp_pool2d, name: p, kernel_size: 2, padding: 1}",
-                   input_shape=(1, 4, 4))
-    x = (np.arange(16, dtype=np.float64) + 1).reshape(1, 1, 4, 4)
-    y = run(analysis, x)["p"][0, 0]
-    np.testing.assert_allclose([y[0, 0], y[0, 1], y[2, 2]], [1, math.sqrt(13), 16])
+@pytest.mark.parametrize("kind", ["lp_pool2d", "subsample2d"])
+def test_pools_without_padding_refuse_it(kind):
+    # their kernels take no padding (as PyTorch's LPPool2d); the executor once dropped a
+    # given padding silently, misaligning every window. Now the spec is refused instead.
+    from archcalc.errors import SpecError
 
-
-def test_subsample_with_padding_averages_the_zero_padded_window():
-    # LeNet subsampling, coefficient 1 and bias 0 (the initial values): the mean of the 2×2
-    # zero-padded window: (0, 0) -> 1/4, (0, 1) -> (2 + 3)/4, (2, 2) -> 16/4
-    analysis = net("- {type: subsample2d, name: p, kernel_size: 2, padding: 1}",
-                   input_shape=(1, 4, 4))
-    x = (np.arange(16, dtype=np.float64) + 1).reshape(1, 1, 4, 4)
-    y = run(analysis, x)["p"][0, 0]
-    np.testing.assert_allclose([y[0, 0], y[0, 1], y[2, 2]], [0.25, 1.25, 4])
+    with pytest.raises(SpecError, match="field 'padding'.*must be 0"):
+        net(f"- {{type: {kind}, name: p, kernel_size: 2, padding: 1}}", input_shape=(1, 4, 4))
 
 
 # ----------------------------------------------------------------------------- bundled specs

@@ -131,7 +131,7 @@ def describe(error: dict, field: str, value: Any, info: FieldInfo | None = None,
                 f"write e.g. `{field}: [conv1]`")
     if kind == "greater_than":
         bound = ctx.get("gt")
-        if _whole(value) and bound == 0:
+        if _whole(value) and bound == 0 and getattr(info, "annotation", int) is int:
             example = f", e.g. `{field}: {-value}`" if value < 0 else ""
             return f"{got}: must be greater than 0", f"write a whole number ≥ 1{example}"
         return (f"{got}: must be greater than {_number(bound)}",

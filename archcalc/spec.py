@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import Location, SpecError
+from .errors import ArchcalcError, Location, SpecError
 from .layers import Layer
-from .messages import suggestion, validation_error
+from .messages import describe, suggestion, validation_error, yaml_text
 from .yaml_source import SourceDict, SourceList, mark_of, parse_yaml, read_text
 
 BUNDLED_DIR = (Path(__file__).resolve().parent / "specs").resolve()
@@ -193,9 +193,13 @@ def spec_from_data(data: Any, *, file: str = "<spec>",
     start = mark_of(data)
     here = Location(file, start.line if start else 1, start.column if start else 1)
     if not isinstance(data, SourceDict):
-        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        found = ("an empty file" if data is None else "a list" if isinstance(data, list)
+                 else f"the single value {yaml_text(data)}")
         raise SpecError(f"a spec must be a mapping with name, input and layers; found {found}",
-                        where=here, fix="start from a bundled spec, e.g. `archcalc show vgg16`")
+                        where=here,
+                        fix="put the items under `layers:`, and add `name:` and `input: [C, H, W]`"
+                        if isinstance(data, list) else "write `name:`, `input: [C, H, W]` and "
+                        "`layers:`, as in the bundled specs (`archcalc list`)")
     for key in data:
         if key not in SPEC_FIELDS:
             mark = data.key_marks[key]
@@ -229,8 +233,10 @@ def _top_level_error(exc: ValidationError, data: SourceDict, file: str) -> SpecE
     loc = first["loc"]
     key = str(loc[0]) if loc else None
     node: Any = data
+    parent: Any = None
     mark = data.mark
     for part in loc:
+        parent = node
         if isinstance(node, dict) and part in node:
             mark = node.key_marks.get(part, mark) if isinstance(node, SourceDict) else mark
             node = node[part]
@@ -239,11 +245,26 @@ def _top_level_error(exc: ValidationError, data: SourceDict, file: str) -> SpecE
             node = node[part]
         else:
             break
+    if key == "input" and len(loc) == 2 and isinstance(node, SourceList):  # [C, H, W] item
+        index = ("channels", "height", "width").index(str(loc[1]))
+        mark, node = node.item_marks[index], node[index]
     where = Location(file, mark.line if mark else None, mark.column if mark else None,
                      field=".".join(str(p) for p in loc) or None)
-    if key == "input" and first["type"] in ("greater_than", "int_type"):
-        return SpecError(f"input sizes must be positive integers, got {node!r}", where=where,
-                         fix="write input: [channels, height, width], e.g. [3, 224, 224]")
+    if key == "input":
+        fix = "write input: [channels, height, width], e.g. [3, 224, 224]"
+        if first["type"] in ("greater_than", "int_type", "int_parsing", "int_from_float"):
+            return SpecError(f"input sizes must be positive integers, got {loc[-1]} "
+                             f"{yaml_text(node)}", where=where, fix=fix)
+        if isinstance(node, list):
+            noun = "number" if all(isinstance(v, (int, float)) for v in node) else "value"
+            return SpecError(f"input must be [channels, height, width], got {len(node)} "
+                             f"{noun}{'s' if len(node) != 1 else ''}: {yaml_text(node)}",
+                             where=where, fix=fix)
+        if first["type"] == "model_type":
+            got = f"the text {node!r}" if isinstance(node, str) else yaml_text(node)
+            return SpecError("input must be [channels, height, width] or "
+                             f"{{channels, height, width}}, got {got}", where=where,
+                             fix=_input_fix(node) or fix)
     if first["type"] == "missing":
         return SpecError(f"missing required key '{loc[-1]}'", where=where,
                          fix=f"add `{loc[-1]}: …`" + (" (e.g. [3, 224, 224])"
@@ -256,8 +277,25 @@ def _top_level_error(exc: ValidationError, data: SourceDict, file: str) -> SpecE
             fix = ("inside { } a comma separates entries: write the number without thousands "
                    "commas (105415200) or quote it ('105,415,200')")
         return SpecError(f"unknown key '{loc[-1]}'", where=where, fix=fix)
-    message = first["msg"].removeprefix("Value error, ")
-    return SpecError(f"{message} (got {node!r})", where=where, fix=None)
+    if loc and isinstance(loc[-1], int):  # an item of a list: name the list
+        field, node = str(loc[-2]) if len(loc) > 1 else "spec", parent
+    else:
+        field = str(loc[-1]) if loc else "spec"
+    what, fix = describe(first, field, node)
+    if field in ("blocks", "params") and first["type"] == "dict_type":
+        fix = "write it as `name: …` entries, one per line below it"
+    return SpecError(what, where=where, fix=fix)
+
+
+def _input_fix(text: Any) -> str | None:
+    """'224x224x3' (H×W×C, as the notes write shapes) -> 'write input: [3, 224, 224]'."""
+    from .quantities import parse_shape
+
+    try:
+        shape = parse_shape(text) if isinstance(text, str) else ()
+    except ArchcalcError:
+        return None
+    return f"write input: [{shape[0]}, {shape[1]}, {shape[2]}]" if len(shape) == 3 else None
 
 
 def layer_error(exc: ValidationError, cls: type[Layer], data: SourceDict,

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from .analysis import Analysis, LayerStats
     from .layers import TensorSpec
 
-#: activations that make a preceding layer use He initialisation
-RELU_KINDS = frozenset({"relu", "leaky_relu"})
 #: layer families looked through when searching for the activation after a layer
 TRANSPARENT_FAMILIES = frozenset({"norm", "regularization", "merge", "pool", "reshape"})
 
@@ -86,7 +84,7 @@ def feeds_relu(analysis: Analysis, name: str) -> bool:
             if row.name in seen:
                 continue
             seen.add(row.name)
-            if row.kind in RELU_KINDS:
+            if row.layer.rectifier:
                 return True
             if row.layer.family in TRANSPARENT_FAMILIES:
                 todo.append(row.name)

@@ -26,6 +26,7 @@ class ReLU(_Elementwise):
     """max(0, x): one comparison per value."""
 
     type: Literal["relu"]
+    rectifier = True
     inplace: bool = False  # accepted for PyTorch familiarity; no effect on counts
 
     examples = ({"input": (96, 55, 55), "fields": {}, "shape": (96, 55, 55), "params": 0,
@@ -50,6 +51,7 @@ class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope·x: one comparison and one multiply per value."""
 
     type: Literal["leaky_relu"]
+    rectifier = True
     negative_slope: float = 0.01
 
     examples = ({"input": (8,), "fields": {}, "shape": (8,), "params": 0, "macs": 0},)

@@ -104,6 +104,8 @@ class Layer(BaseModel):
     inputs: tuple[str, ...] | None = None
 
     family: ClassVar[str] = "other"
+    #: a ReLU-like activation: layers feeding it get He initialisation in the executor
+    rectifier: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     #: worked examples: (input shapes, fields, expected dict) checked by the generated tests

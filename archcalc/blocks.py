@@ -24,9 +24,9 @@ from pydantic import ValidationError
 
 from .errors import GraphError, Location, SpecError
 from .layers import REGISTRY
-from .messages import suggestion
+from .messages import suggestion, yaml_text
 from .spec import LayerNode, layer_error, mark_location
-from .yaml_source import SourceDict, SourceList
+from .yaml_source import SourceDict, SourceList, mark_of
 
 INPUT = "input"
 BLOCK_KEYS = ("block", "name", "inputs", "args", "repeat", "first", "if")
@@ -93,14 +93,31 @@ def _expand_list(state: Expansion, entries: Any, scope: Scope, previous: str,
     for i, entry in enumerate(entries):
         where = Location(state.file, *_item_mark(entries, i))
         if not isinstance(entry, SourceDict):
-            raise SpecError(f"a layer must be a mapping with 'type' (or 'block'), got {entry!r}",
-                            where=where, fix="write it as `- type: conv2d` with its fields")
+            known = isinstance(entry, str) and entry in REGISTRY
+            raise SpecError(f"a layer must be a mapping with 'type' (or 'block'), got "
+                            f"{yaml_text(entry)}", where=where,
+                            fix=f"write `- type: {entry}`" if known
+                            else "write it as `- type: conv2d` with its fields")
+        where = _entry_where(state, where, entry, scope)
         entry = _subst(entry, scope, where, state.file)
         if "block" in entry:
             previous = _expand_block_call(state, entry, scope, previous, stack, where)
         else:
             previous = _expand_layer(state, entry, scope, previous, where)
     return previous
+
+
+def _entry_where(state: Expansion, where: Location, entry: SourceDict, scope: Scope) -> Location:
+    """The entry's location with its layer (or block use) name and kind, when written plainly
+    (not as a $parameter) and known."""
+    name, kind, block = entry.get("name"), entry.get("type"), entry.get("block")
+    if not (isinstance(name, str) and name and not name.startswith("$")):
+        return where
+    if isinstance(block, str) and block in state.blocks:
+        label = f"block {block}"
+    else:
+        label = kind if isinstance(kind, str) and kind in REGISTRY else None
+    return Location(where.file, where.line, where.column, scope.prefix + name, label)
 
 
 def _subst(value: Any, scope: Scope, where: Location, file: str) -> Any:
@@ -120,7 +137,10 @@ def _subst(value: Any, scope: Scope, where: Location, file: str) -> Any:
         out = SourceDict()
         out.mark, out.key_marks = value.mark, value.key_marks
         for k, v in value.items():
-            out[k] = _subst(v, scope, mark_location(file, v) if _has_mark(v) else where, file)
+            mark = mark_of(v) or value.key_marks.get(k)  # a scalar: where its key is
+            here = Location(file, mark.line, mark.column, where.layer, where.kind, k) if mark \
+                else where
+            out[k] = _subst(v, scope, here, file)
         return out
     if isinstance(value, SourceList):
         out_list = SourceList()
@@ -128,10 +148,6 @@ def _subst(value: Any, scope: Scope, where: Location, file: str) -> Any:
         out_list.extend(_subst(v, scope, where, file) for v in value)
         return out_list
     return value
-
-
-def _has_mark(value: Any) -> bool:
-    return getattr(value, "mark", None) is not None
 
 
 def _truthy_if(entry: SourceDict, where: Location) -> bool:
@@ -178,9 +194,10 @@ def _auto_name(scope: Scope, kind: str) -> str:
 def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: str,
                   where: Location) -> str:
     kind = entry.get("type")
+    if kind is None:
+        raise SpecError("missing 'type'", where=where, fix=_type_guess(entry))
     if kind not in REGISTRY:
-        what = "missing 'type'" if kind is None else f"unknown layer type '{kind}'"
-        raise SpecError(what, where=_key(where, entry, "type") if kind is not None else where,
+        raise SpecError(f"unknown layer type '{kind}'", where=_key(where, entry, "type"),
                         fix=suggestion(str(kind), REGISTRY, "layer types"))
     local_name = entry.get("name") or _auto_name(scope, kind)
     where = Location(where.file, where.line, where.column, scope.prefix + str(local_name), kind)
@@ -211,6 +228,16 @@ def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: s
     return full
 
 
+def _type_guess(entry: SourceDict) -> str:
+    """'add `type: conv2d`' when the fields given fit few kinds, else the list of kinds."""
+    given = set(entry) - {"name", "inputs", "if"}
+    kinds = sorted(k for k, cls in REGISTRY.items() if given <= set(cls.model_fields))
+    if given and 1 <= len(kinds) <= 3:
+        return ("add " + " or ".join(f"`type: {k}`" for k in kinds)
+                + f" (the kind{'s' if len(kinds) > 1 else ''} with these fields)")
+    return "add `type: …`, " + suggestion("", REGISTRY, "layer types")
+
+
 def _with_inputs(node: LayerNode, inputs: tuple[str, ...]) -> LayerNode:
     return LayerNode(node.name, node.layer, inputs, node.block_path, node.block_kinds,
                      node.where)
@@ -233,8 +260,10 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
                          fix="a block cannot contain itself, directly or through other blocks")
     definition = state.blocks[kind]
     if not isinstance(definition, SourceDict) or "layers" not in definition:
+        mark = state.blocks.key_marks.get(kind) if isinstance(state.blocks, SourceDict) else None
         raise SpecError(f"block '{kind}' must be a mapping with 'layers'",
-                        where=mark_location(state.file, definition),
+                        where=Location(state.file, *(mark and (mark.line, mark.column)
+                                                     or (None, None))),
                         fix="write `layers:` (and optionally `params:`) under the block name")
     for key in definition:
         if key not in ("params", "layers", "description"):
@@ -252,7 +281,9 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
     inputs = entry.get("inputs")
     if inputs is not None:
         if not isinstance(inputs, list) or len(inputs) != 1:
-            raise SpecError("a block takes exactly one input", where=_key(where, entry, "inputs"),
+            got = len(inputs) if isinstance(inputs, list) else yaml_text(inputs)
+            raise SpecError(f"a block takes exactly one input, got {got}",
+                            where=_key(where, entry, "inputs"),
                             fix="write `inputs: [name]`, or concat the branches first")
         state.targets[full + "#in"] = (inputs[0], scope)
         previous = full + "#in"
@@ -302,7 +333,7 @@ def _block_args(entry: SourceDict, declared: dict[str, Any], kind: str, repetiti
                 raise SpecError(
                     f"block '{kind}' has no parameter '{name}'",
                     where=Location(file, *(_mark_pair(given, name) or (where.line, where.column)),
-                                   field=f"{key}.{name}"),
+                                   layer=where.layer, kind=where.kind, field=f"{key}.{name}"),
                     fix=suggestion(name, declared, "parameters"),
                 )
             args[name] = value
@@ -334,9 +365,11 @@ def _lookup(state: Expansion, ref: Any, scope: Scope, where: Location) -> str:
     if ref in state.targets:
         return _follow(state, ref, where)
     known = [*scope.local, INPUT, *(t for t in state.targets if "#" not in t)]
-    raise GraphError(f"unknown input '{ref}'", where=Location(
-        where.file, where.line, where.column, where.layer, where.kind, "inputs"),
-        fix=suggestion(ref, known, "layer names"))
+    field = where.field or "inputs"
+    raise GraphError(f"unknown {'layer' if field == 'outputs' else 'input'} '{ref}'",
+                     where=Location(where.file, where.line, where.column, where.layer,
+                                    where.kind, field),
+                     fix=suggestion(ref, known, "layer names"))
 
 
 def _follow(state: Expansion, name: str, where: Location, depth: int = 0) -> str:

@@ -196,6 +196,9 @@ def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: s
     kind = entry.get("type")
     if kind is None:
         raise SpecError("missing 'type'", where=where, fix=_type_guess(entry))
+    if not isinstance(kind, str):
+        raise SpecError(f"'type' must be the name of a layer type, got {yaml_text(kind)}",
+                        where=_key(where, entry, "type"), fix=_name_fix("type", kind))
     if kind not in REGISTRY:
         raise SpecError(f"unknown layer type '{kind}'", where=_key(where, entry, "type"),
                         fix=suggestion(str(kind), REGISTRY, "layer types"))
@@ -228,6 +231,13 @@ def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: s
     return full
 
 
+def _name_fix(key: str, value: Any) -> str:
+    """`type: [relu]` -> 'write `type: relu`'."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+        return f"write `{key}: {value[0]}`"
+    return f"write `{key}:` followed by one name"
+
+
 def _type_guess(entry: SourceDict) -> str:
     """'add `type: conv2d`' when the fields given fit few kinds, else the list of kinds."""
     given = set(entry) - {"name", "inputs", "if"}
@@ -250,6 +260,9 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
             raise SpecError(f"unknown key '{key}' in a block use", where=_key(where, entry, key),
                             fix=suggestion(key, BLOCK_KEYS, "block-use keys"))
     kind = entry["block"]
+    if not isinstance(kind, str):
+        raise SpecError(f"'block' must be the name of a block, got {yaml_text(kind)}",
+                        where=_key(where, entry, "block"), fix=_name_fix("block", kind))
     if kind not in state.blocks:
         raise SpecError(f"unknown block '{kind}'", where=_key(where, entry, "block"),
                         fix=suggestion(str(kind), state.blocks, "blocks"))
@@ -293,6 +306,11 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
         state.targets[full] = (previous, None)
         return full
     declared = _block_params(definition, kind, state.file)
+    if not isinstance(definition["layers"], list):
+        mark = definition.key_marks["layers"]
+        raise SpecError(f"block '{kind}': 'layers' must be a list of layers",
+                        where=Location(state.file, mark.line, mark.column),
+                        fix="write each layer as a `- type: …` item")
     current = previous
     for i in range(1, repeat + 1):
         instance = full if repeat == 1 else f"{full}.{i}"
@@ -310,7 +328,7 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
 
 def _block_params(definition: SourceDict, kind: str, file: str) -> dict[str, Any]:
     params = definition.get("params") or {}
-    if isinstance(params, list):
+    if isinstance(params, list) and all(isinstance(name, str) for name in params):
         return {name: None for name in params}
     if not isinstance(params, dict):
         raise SpecError(f"params of block '{kind}' must be a mapping or a list of names",
@@ -358,12 +376,17 @@ def _lookup(state: Expansion, ref: Any, scope: Scope, where: Location) -> str:
     if not isinstance(ref, str):
         raise SpecError(f"an input must be a layer name, got {ref!r}", where=where,
                         fix="write the name of an earlier layer")
+    return _follow(state, _name_in_scope(state, ref, scope, where), where)
+
+
+def _name_in_scope(state: Expansion, ref: str, scope: Scope, where: Location) -> str:
+    """The full name ``ref`` means in ``scope``, not yet followed through aliases."""
     if ref in scope.local:
-        return _follow(state, scope.local[ref], where)
+        return scope.local[ref]
     if ref == INPUT:
-        return _follow(state, scope.input_ref, where)
+        return scope.input_ref
     if ref in state.targets:
-        return _follow(state, ref, where)
+        return ref
     known = [*scope.local, INPUT, *(t for t in state.targets if "#" not in t)]
     field = where.field or "inputs"
     raise GraphError(f"unknown {'layer' if field == 'outputs' else 'input'} '{ref}'",
@@ -372,19 +395,26 @@ def _lookup(state: Expansion, ref: Any, scope: Scope, where: Location) -> str:
                      fix=suggestion(ref, known, "layer names"))
 
 
-def _follow(state: Expansion, name: str, where: Location, depth: int = 0) -> str:
+def _follow(state: Expansion, name: str, where: Location) -> str:
     """Follow aliases (dropped layers, block outputs) to a concrete layer or the input."""
-    if name == INPUT:
-        return INPUT
-    if depth > len(state.targets) + 1:
-        raise GraphError(f"the inputs of '{name}' refer to each other in a loop", where=where,
-                         fix="make every input name an earlier layer")
-    target, scope = state.targets.get(name, (name, None))
-    if target == name and scope is None:
-        return name
-    if scope is not None:
-        return _lookup(state, target, scope, where)
-    return _follow(state, target, where, depth + 1)
+    chain: list[str] = []
+    while name != INPUT:
+        if name in chain:
+            loop = " → ".join([*chain[chain.index(name):], name])
+            raise GraphError(f"switched-off layers pass their input on in a loop: {loop}",
+                             where=Location(where.file, where.line, where.column, where.layer,
+                                            where.kind, where.field or "inputs"),
+                             fix="make every input name an earlier layer")
+        chain.append(name)
+        target, scope = state.targets.get(name, (name, None))
+        if target == name and scope is None:
+            return name
+        if scope is not None:
+            if not isinstance(target, str):
+                return _lookup(state, target, scope, where)  # reports the bad reference
+            target = _name_in_scope(state, target, scope, where)
+        name = target
+    return INPUT
 
 
 def _resolve(state: Expansion) -> list[LayerNode]:

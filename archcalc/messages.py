@@ -80,8 +80,15 @@ _EXAMPLES = {"kernel_size": "3", "stride": "2", "dilation": "2", "output_size": 
              "output_padding": "1"}
 
 
-def yaml_text(value: Any) -> str:
-    """A value as it is written in YAML: true, null, .nan, 'text', [1, 2], {a: 1}."""
+_PLAIN = re.compile(r"^[A-Za-z_][\w.\-]*$")
+
+
+def yaml_text(value: Any, *, nested: bool = False) -> str:
+    """A value as it is written in YAML: true, null, .nan, 'text', [1, 2], {a: 1}, [relu]
+    (text inside a list or mapping is quoted only where YAML would need it)."""
+    if nested and isinstance(value, str) and _PLAIN.match(value) \
+            and value.lower() not in ("true", "false", "null", "yes", "no", "on", "off"):
+        return value
     if value is True or value is False:
         return "true" if value else "false"
     if value is None:
@@ -93,9 +100,10 @@ def yaml_text(value: Any) -> str:
             return ".inf" if value > 0 else "-.inf"
         return repr(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {yaml_text(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {yaml_text(v, nested=True)}"
+                               for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(yaml_text(v) for v in value) + "]"
+        return "[" + ", ".join(yaml_text(v, nested=True) for v in value) + "]"
     return repr(value) if isinstance(value, str) else str(value)
 
 

@@ -29,6 +29,9 @@ from .spec import LayerNode, layer_error, mark_location
 from .yaml_source import SourceDict, SourceList, mark_of
 
 INPUT = "input"
+#: layers and block uses one spec may expand to: far beyond any real network (ResNet-152 has
+#: ~500 layers), small enough that a repeat: typo fails in a second instead of running for hours
+MAX_EXPANDED = 100_000
 BLOCK_KEYS = ("block", "name", "inputs", "args", "repeat", "first", "if")
 
 
@@ -55,6 +58,14 @@ class Expansion:
     targets: dict[str, tuple[str, Scope | None]] = field(default_factory=dict)
     pending: list[tuple[int, list[str], Scope, Location]] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)  # layers and blocks switched off by `if:`
+    expanded: int = 0  # layers and block uses so far, against MAX_EXPANDED
+
+
+def _spend(state: Expansion, where: Location) -> None:
+    state.expanded += 1
+    if state.expanded > MAX_EXPANDED:
+        raise SpecError(f"the spec expands to more than {MAX_EXPANDED:,} layers and block uses",
+                        where=where, fix="check the repeat counts")
 
 
 def expand(data: SourceDict, params: dict[str, Any], file: str) -> tuple[list[LayerNode],
@@ -193,6 +204,7 @@ def _auto_name(scope: Scope, kind: str) -> str:
 
 def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: str,
                   where: Location) -> str:
+    _spend(state, where)
     kind = entry.get("type")
     if kind is None:
         raise SpecError("missing 'type'", where=where, fix=_type_guess(entry))
@@ -288,6 +300,10 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         raise SpecError(f"'repeat' must be a positive integer, got {repeat!r}",
                         where=_key(where, entry, "repeat"), fix="write e.g. `repeat: 3`")
+    if repeat > MAX_EXPANDED:
+        raise SpecError(f"'repeat' is {repeat:,}; a spec may expand to at most "
+                        f"{MAX_EXPANDED:,} layers and block uses",
+                        where=_key(where, entry, "repeat"), fix="check the repeat count")
     local_name = entry.get("name") or _auto_name(scope, str(kind))
     full = _claim_name(scope, local_name, entry, where)
     active = _truthy_if(entry, where)
@@ -313,6 +329,7 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
                         fix="write each layer as a `- type: …` item")
     current = previous
     for i in range(1, repeat + 1):
+        _spend(state, where)
         instance = full if repeat == 1 else f"{full}.{i}"
         args = _block_args(entry, declared, kind, i, where, state.file)
         inner = Scope(prefix=instance + ".", input_ref=current, args=args,

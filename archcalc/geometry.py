@@ -11,6 +11,7 @@ inside the input or its leading padding).
 
 from __future__ import annotations
 
+import decimal
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,11 +34,26 @@ def fmt_int(n: int | Fraction) -> str:
 
 
 def fmt_num(n: int | Fraction) -> str:
-    """A number as written inside a formula: no thousands separators, Fractions as p/q."""
+    """A number as written inside a formula: no thousands separators; a non-integer Fraction
+    to 4 significant digits, or as many more as it takes to show it is not whole
+    (1122.5, not 1122; 1.00000003, not 1)."""
     if isinstance(n, Fraction):
         if n.denominator == 1:
             return str(n.numerator)
-        return f"{float(n):.4g}"
+        try:
+            text = f"{float(n):.4g}"
+        except OverflowError:
+            text = ""
+        if "." in text and "e" not in text:
+            return text
+        whole_digits = len(str(abs(n.numerator) // n.denominator))
+        for precision in range(5, whole_digits + 12):
+            with decimal.localcontext() as ctx:
+                ctx.prec = precision
+                text = f"{decimal.Decimal(n.numerator) / decimal.Decimal(n.denominator):f}"
+            if "." in text and text.rstrip("0")[-1] != ".":
+                return text.rstrip("0")
+        return f"{n.numerator}/{n.denominator}"
     return str(n)
 
 
@@ -79,11 +95,13 @@ def window_output(
     exact = Fraction(padded - k_eff, stride) + 1
     text = f"({n} − {k_text} + {pad_text})/{stride} + 1 = {fmt_num(exact)}"
     if padded < k_eff:
-        fix = (
-            f"padding ≥ {math.ceil((k_eff - n) / 2)} or kernel_size ≤ {n + pad_begin + pad_end}"
-            if dilation == 1
-            else "more padding, a smaller kernel or less dilation"
-        )
+        need = -(-(k_eff - n) // 2)  # ⌈(F_eff − W)/2⌉ in integers: exact for any size
+        if dilation == 1:
+            fix = f"padding ≥ {need} or kernel_size ≤ {padded}"
+        else:  # D·(F − 1) + 1 ≤ padded  <=>  D ≤ (padded − 1)/(F − 1), F ≤ (padded − 1)/D + 1
+            most = (padded - 1) // (kernel - 1)
+            fix = (f"padding ≥ {need}" + (f", dilation ≤ {most}" if most else "")
+                   + f" or kernel_size ≤ {(padded - 1) // dilation + 1}")
         raise ShapeError(
             f"kernel does not fit the {axis}: effective kernel {k_eff} > padded input {padded}",
             formula=text,
@@ -95,7 +113,7 @@ def window_output(
         raise ShapeError(
             f"output {axis} is not a whole number",
             formula=text,
-            fix=_fit_hint(n, kernel, stride, pad_begin, pad_end, dilation),
+            fix=_fit_hint(n, kernel, stride, pad_begin, pad_end, dilation, axis),
         )
     if rounding == "floor":
         value = math.floor(exact)
@@ -108,18 +126,28 @@ def window_output(
     return AxisSize(value, f"⌈{text[: text.rindex(' = ')]}⌉ = {value} ({note})")
 
 
-def _fit_hint(n: int, kernel: int, stride: int, pb: int, pe: int, dilation: int) -> str:
-    """Nearest paddings and strides that make the size formula a whole number."""
-    k_eff = effective_kernel(kernel, dilation)
-    hints = []
-    for total in range(pb + pe + 1, pb + pe + 2 * stride + 1):
-        if (n + total - k_eff) % stride == 0:
-            hints.append(f"total padding {total}" + (f" (padding {total // 2})" if total % 2 == 0
-                                                      else ""))
-            break
-    fits = [s for s in range(1, max(stride, 2) + 3) if (n + pb + pe - k_eff) % s == 0]
+def _fit_hint(n: int, kernel: int, stride: int, pb: int, pe: int, dilation: int,
+              axis: str = "width") -> str:
+    """Nearest padding, strides and input sizes that make the size formula a whole number.
+
+    With span = W + P − F_eff and r = span mod S (r > 0 here): S − r more padding, any stride
+    dividing span, or an input W − r or W + S − r — worked out directly, however large S is.
+    """
+    span = n + pb + pe - effective_kernel(kernel, dilation)
+    short = stride - span % stride
+    total = pb + pe + short
+    hints = [f"total padding {total}" + (f" (padding {total // 2})" if total % 2 == 0 else "")]
+    fits = []
+    for s in range(1, min(max(stride, 2) + 3, 10_000)):
+        if span % s == 0:
+            fits.append(s)
+            if len(fits) == 3:
+                break
     if fits:
-        hints.append("stride " + " or ".join(str(s) for s in fits[:3]))
+        hints.append("stride " + " or ".join(str(s) for s in fits))
+    down, up = n - span % stride, n + short
+    hints.append(f"an input {axis} of {down} or {up}" if down >= 1
+                 else f"an input {axis} of {up}")
     hints.append("or rounding: floor (PyTorch) / ceil (Caffe)")
     return ", ".join(hints)
 

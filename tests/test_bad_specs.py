@@ -242,3 +242,28 @@ layers:
     assert data["totals"]["macs"] == 768_000_000_000_640
 
 
+def test_adaptive_pooling_to_a_huge_grid_is_counted_without_enumerating_bins(tmp_path):
+    data = summary_json(tmp_path, """\
+name: many_bins
+input: [2, 13, 13]
+layers:
+  - {type: adaptive_avg_pool2d, name: up, output_size: 1000000000}
+""")
+    (up,) = data["layers"]
+    assert up["output_shape"] == [2, 1_000_000_000, 1_000_000_000]
+    # bin i spans [⌊13i/o⌋, ⌈13(i + 1)/o⌉): with o = 10⁹ ≥ 13 every bin is 1 or 2 wide;
+    # Σ widths = 13 + o − gcd(13, o) = 13 + 10⁹ − 1 per axis, × 2 channels
+    assert data["totals"]["flops"] == 2 * (10**9 + 12) ** 2
+
+
+def test_adaptive_bin_counts_match_the_bins_listed():
+    """The closed forms the analysis uses (no list of 10⁹ bins) against listing the bins."""
+    from archcalc.layers.pool import adaptive_bins, adaptive_bins_total, adaptive_bins_widest
+
+    for n in range(1, 40):
+        for out in range(1, 50):
+            widths = [b - a for a, b in adaptive_bins(n, out)]
+            assert adaptive_bins_total(n, out) == sum(widths), (n, out)
+            assert adaptive_bins_widest(n, out) == max(widths), (n, out)
+
+

@@ -388,6 +388,21 @@ def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
     return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
 
 
+def adaptive_bins_total(n: int, out: int) -> int:
+    """Σ of the bin widths without listing the bins: n + out − gcd(n, out).
+
+    Σ_i ⌈(i + 1)·n/out⌉ − Σ_i ⌊i·n/out⌋ is n plus one for each i + 1 in 1..out where
+    (i + 1)·n/out is not whole, and out − gcd(n, out) of them are not.
+    """
+    return n + out - math.gcd(n, out)
+
+
+def adaptive_bins_widest(n: int, out: int) -> int:
+    """The widest bin without listing the bins: ⌈(n + out − gcd(n, out))/out⌉ (bin i is
+    ⌈f + n/out⌉ wide, where the fractional start f reaches (out − gcd)/out at most)."""
+    return -(-(n + out - math.gcd(n, out)) // out)
+
+
 def _regular_bins(bins: list[tuple[int, int]]) -> tuple[int, int] | None:
     """(size, step) when every bin has one size and consecutive bins one step, else None."""
     sizes = {b - a for a, b in bins}
@@ -428,15 +443,13 @@ class AdaptiveAvgPool2d(Layer):
     def cost(self, ins, out):
         c, h, w = ins[0]
         oh, ow = out[1:]
-        rows = sum(b - a for a, b in adaptive_bins(h, oh))
-        cols = sum(b - a for a, b in adaptive_bins(w, ow))
+        rows, cols = adaptive_bins_total(h, oh), adaptive_bins_total(w, ow)
         return Cost(0, c * rows * cols)
 
     def receptive_field(self, fields, ins, inferred):
         _, h, w = ins[0]
         oh, ow = inferred.shape[1:]
-        biggest = (max(b - a for a, b in adaptive_bins(h, oh)),
-                   max(b - a for a, b in adaptive_bins(w, ow)))
+        biggest = (adaptive_bins_widest(h, oh), adaptive_bins_widest(w, ow))
         return fields[0].window(biggest, (Fraction(h, oh), Fraction(w, ow)), (0, 0))
 
     def forward(self, xs, params, inferred):

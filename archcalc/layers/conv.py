@@ -4,12 +4,13 @@ conv_transpose2d."""
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 from typing import Literal
 
 from pydantic import model_validator
 
 from ..errors import ShapeError
-from ..geometry import AXES, ReceptiveField, fmt_int, to_pair
+from ..geometry import AXES, ReceptiveField, fmt_int, fmt_num, to_pair
 from .base import Context, Cost, Inferred, Layer, Shape, TensorSpec, numel
 from .fields import (
     OptionalSize,
@@ -27,7 +28,7 @@ def _check_groups(groups: int, in_channels: int, out_channels: int) -> None:
         if n % groups:
             raise ShapeError(
                 f"groups={groups} does not divide {what}={n}",
-                formula=f"{n} / {groups} = {n / groups:.4g}",
+                formula=f"{n} / {groups} = {fmt_num(Fraction(n, groups))}",
                 fix=f"choose groups among the common divisors of {in_channels} and {out_channels}",
             )
 

@@ -92,20 +92,31 @@ class Conv2d(Layer):
 
     @model_validator(mode="after")
     def _check_connections(self) -> Conv2d:
+        # "<field>: <what>. Fix: <hint>" lets the message point at the field (messages.py)
         if self.connections is not None:
             if self.groups != 1:
-                raise ValueError("a connection table cannot be combined with groups")
+                raise ValueError("connections: a connection table cannot be combined with "
+                                 f"groups={self.groups}. Fix: remove groups; the table says "
+                                 "which input maps each output map reads")
             if len(self.connections) != self.out_channels:
                 raise ValueError(
-                    f"the connection table has {len(self.connections)} rows but "
-                    f"out_channels is {self.out_channels}: give one row per output map"
+                    f"connections: the connection table has {len(self.connections)} rows but "
+                    f"out_channels is {self.out_channels}. Fix: give one row per output map"
                 )
             for row, maps in enumerate(self.connections):
                 if not maps or len(set(maps)) != len(maps):
-                    raise ValueError(f"connections row {row} must list distinct input maps")
+                    raise ValueError(f"connections: row {row} must list distinct input maps, "
+                                     f"got {list(maps)}. Fix: list each input map this output "
+                                     "map reads once, e.g. [0, 1, 2]")
         if self.out_channels % self.groups:
+            divisors = [d for d in range(1, min(self.out_channels, 10_000) + 1)
+                        if self.out_channels % d == 0]
             raise ValueError(
-                f"groups={self.groups} does not divide out_channels={self.out_channels}"
+                f"groups: groups={self.groups} does not divide out_channels={self.out_channels} "
+                f"({self.out_channels} / {self.groups} = "
+                f"{fmt_num(Fraction(self.out_channels, self.groups))}). Fix: choose groups "
+                "among the divisors of out_channels"
+                + (f": {', '.join(map(str, divisors))}" if len(divisors) <= 12 else "")
             )
         return self
 

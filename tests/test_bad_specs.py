@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from archcalc.analysis import analyze
 from archcalc.cli import cli
 from archcalc.errors import ArchcalcError
-from archcalc.spec import load_spec
+from archcalc.spec import load_spec, parse_spec
 from archcalc.yaml_source import MAX_FILE_BYTES
 
 CORPUS = Path(__file__).parent / "bad_specs"
@@ -267,3 +267,11 @@ def test_adaptive_bin_counts_match_the_bins_listed():
             assert adaptive_bins_widest(n, out) == max(widths), (n, out)
 
 
+def test_huge_numbers_in_error_arithmetic_do_not_overflow_floats():
+    # in_channels = 10⁹⁹ is not divisible by groups = 3 (10⁹⁹ ≡ 1 mod 3)
+    text = ("name: t\ninput: [1" + "0" * 99 + ", 8, 8]\nlayers:\n"
+            "  - {type: conv2d, name: c, out_channels: 3, kernel_size: 1, groups: 3}\n")
+    with pytest.raises(ArchcalcError) as info:
+        analyze(parse_spec(text, file="t.yaml"))
+    assert "groups=3 does not divide in_channels=1" + "0" * 99 in info.value.message
+    assert "(1" + "0" * 99 + " / 3 = 3333" in info.value.message

@@ -245,12 +245,14 @@ def _top_level_error(exc: ValidationError, data: SourceDict, file: str) -> SpecE
             node = node[part]
         else:
             break
-    if key == "input" and len(loc) == 2 and isinstance(node, SourceList):  # [C, H, W] item
-        index = ("channels", "height", "width").index(str(loc[1]))
-        mark, node = node.item_marks[index], node[index]
+    axes = ("channels", "height", "width")
+    items = data.get("input")
+    if key == "input" and len(loc) == 2 and loc[1] in axes and isinstance(items, SourceList):
+        index = axes.index(str(loc[1]))  # an item of [C, H, W]
+        mark, node = items.item_marks[index], items[index]
     where = Location(file, mark.line if mark else None, mark.column if mark else None,
                      field=".".join(str(p) for p in loc) or None)
-    if key == "input":
+    if key == "input" and first["type"] not in ("extra_forbidden", "missing"):
         fix = "write input: [channels, height, width], e.g. [3, 224, 224]"
         if first["type"] in ("greater_than", "int_type", "int_parsing", "int_from_float"):
             return SpecError(f"input sizes must be positive integers, got {loc[-1]} "

@@ -295,6 +295,16 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> SpecError:
         what = problem
         if context and opened and opened is not mark:
             what += f" ({context} at {_at(opened)})"
+        if "mapping values are not allowed" in problem:
+            what = "a ': ' here starts a mapping where none is allowed"
+            fix = ("quote a value that contains ': ' (name: 'a: b'), or indent this line under "
+                   "the key it belongs to")
+        elif opened and ("block mapping" in context or "block collection" in context):
+            what = (f"this line is indented differently from the lines above it (in the "
+                    f"{'mapping' if 'mapping' in context else 'list'} at {_at(opened)})")
+            fix = ("line this '-' up with the other items of its list"
+                   if line.lstrip().startswith("-")
+                   else "indent this key like the other keys of its mapping")
     return SpecError(f"YAML syntax error: {what}", where=where, fix=fix)
 
 

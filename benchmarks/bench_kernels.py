@@ -2,14 +2,15 @@
 
     .venv/bin/python benchmarks/bench_kernels.py [--runs 7] [--alternatives] [--torch] [--clock cpu]
 
-Prints the large square ``np.matmul`` rate (GFLOP/s, median of runs) and, for a few VGG/ResNet
-layer shapes at batch 1 and 8, the conv's achieved rate (2·MACs / median time) as a fraction of
-it. ``--alternatives`` also times the conv strategies that kernels.py does not use (NHWC im2col,
+Prints the large square ``np.matmul`` rate (GFLOP/s) and, for a few VGG/ResNet layer shapes at
+batch 1 and 8, conv2d's achieved rate (2·MACs / time) as a fraction of it: the ratio of medians
+over the runs and, beside it, the ratio of the best runs (what an idle machine would show).
+``--alternatives`` also times the conv strategies kernels.py does not use (NHWC im2col,
 shifted-GEMM accumulation), so the choice can be re-checked on another machine; ``--torch`` adds
 PyTorch's conv2d for reference (timed last: its OpenMP threads spin and would slow OpenBLAS).
-This is a script, not a test: the machine is shared and noisy, so read ratios, not absolutes.
-On a busy machine, ``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 ... --clock cpu`` times process CPU
-seconds of one thread, which other processes disturb far less than wall time.
+This is a script, not a test. On a busy machine wall times swing by 2-10× (two-thread OpenBLAS
+stalls when a core is taken); ``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 ... --clock cpu`` times
+one thread's CPU seconds instead, which other processes disturb far less.
 """
 
 from __future__ import annotations
@@ -33,28 +34,31 @@ SHAPES = [
     ("conv7x7/2 224×224×3→64 p3", 3, 224, 64, 7, 2, 3),
 ]
 MATMUL_N = 2048
-
-
 CLOCK = time.perf_counter
 
 
-def median_time(runs: int, fn: Callable[..., object], *args: object, **kwargs: object) -> float:
-    """Median time of ``fn(*args, **kwargs)`` over ``runs`` calls, after one warm-up call."""
+def timings(runs: int, fn: Callable[..., object], *args: object, **kwargs: object) -> list[float]:
+    """Times of ``runs`` calls of ``fn(*args, **kwargs)``, after one warm-up call."""
     fn(*args, **kwargs)  # thread pool, allocator, caches
     times = []
     for _ in range(runs):
         t0 = CLOCK()
         fn(*args, **kwargs)
         times.append(CLOCK() - t0)
-    return statistics.median(times)
+    return times
 
 
-def matmul_gflops(runs: int) -> float:
+def rates(flop: float, times: list[float]) -> tuple[float, float]:
+    """(median, best) GFLOP/s."""
+    return flop / statistics.median(times) / 1e9, flop / min(times) / 1e9
+
+
+def matmul_rates(runs: int) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
     b = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
     out = np.empty_like(a)
-    return 2 * MATMUL_N**3 / median_time(runs, np.matmul, a, b, out=out) / 1e9
+    return rates(2 * MATMUL_N**3, timings(runs, np.matmul, a, b, out=out))
 
 
 # ----------------------------------------------------------------------------- alternatives
@@ -107,7 +111,7 @@ def conv_shifted(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="timed runs per case (median, ≥ 5)")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per case (at least 5)")
     parser.add_argument("--alternatives", action="store_true", help="also time NHWC / shifted")
     parser.add_argument("--torch", action="store_true", help="also time torch conv2d (last)")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
@@ -116,10 +120,10 @@ def main() -> None:
     runs = max(5, args.runs)
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-    print(f"clock: {args.clock}")
 
-    ref = matmul_gflops(3 * runs)
-    print(f"np.matmul {MATMUL_N}² float32: {ref:.1f} GFLOP/s (median of {3 * runs} runs)")
+    mm_med, mm_best = matmul_rates(3 * runs)
+    print(f"clock {args.clock}; np.matmul {MATMUL_N}² float32: {mm_med:.1f} GFLOP/s median, "
+          f"{mm_best:.1f} best of {3 * runs}")
     rng = np.random.default_rng(1)
     cases = []
     for name, c, h, co, k, s, p in SHAPES:
@@ -129,42 +133,41 @@ def main() -> None:
             w = rng.standard_normal((co, c, k, k), dtype=np.float32)
             cases.append((name, n, x, w, s, p, 2 * n * co * ho * ho * c * k * k))
 
-    print("conv2d rate (2·MACs / median time) and its fraction of the matmul rate:")
-    header = f"{'layer':<28}{'N':>3}{'GFLOP/s':>9}{'kernels':>9}"
+    print("conv2d GFLOP/s (median) and as a fraction of matmul's: median/median, best/best")
+    header = f"{'layer':<28}{'N':>3}{'GFLOP/s':>9}{'median':>8}{'best':>6}"
     if args.alternatives:
-        header += f"{'nhwc':>7}{'shifted':>9}"
+        header += f"{'nhwc':>8}{'shifted':>9}  (median)"
     print(header)
-    rates = []
+    ours = []
     for name, n, x, w, s, p, flop in cases:
-        pad = (p, p, p, p)
-        rate = flop / median_time(runs, kernels.conv2d, x, w, stride=s, padding=pad) / 1e9
-        rates.append(rate)
-        line = f"{name:<28}{n:>3}{rate:>9.1f}{rate / ref:>9.2f}"
+        med, best = rates(flop, timings(runs, kernels.conv2d, x, w, stride=s, padding=(p,) * 4))
+        ours.append(med)
+        line = f"{name:<28}{n:>3}{med:>9.1f}{med / mm_med:>8.2f}{best / mm_best:>6.2f}"
         if args.alternatives:
-            t = median_time(runs, conv_nhwc, x, w, s, p)
-            line += f"{flop / t / 1e9 / ref:>7.2f}"
+            med_alt, _ = rates(flop, timings(runs, conv_nhwc, x, w, s, p))
+            line += f"{med_alt / mm_med:>8.2f}"
             if s == 1:
-                t = median_time(runs, conv_shifted, x, w, s, p)
-                line += f"{flop / t / 1e9 / ref:>9.2f}"
+                med_alt, _ = rates(flop, timings(runs, conv_shifted, x, w, s, p))
+                line += f"{med_alt / mm_med:>9.2f}"
             else:
                 line += f"{'-':>9}"
         print(line, flush=True)
-    after = matmul_gflops(3 * runs)
-    fractions = [r / ref for r in rates]
-    print(f"np.matmul again at the end: {after:.1f} GFLOP/s; "
-          f"median conv fraction {statistics.median(fractions):.2f}, min {min(fractions):.2f}")
+    after, _ = matmul_rates(3 * runs)
+    fractions = [r / mm_med for r in ours]
+    print(f"np.matmul again at the end: {after:.1f} GFLOP/s median; "
+          f"conv fractions: median {statistics.median(fractions):.2f}, min {min(fractions):.2f}")
 
     if args.torch:
         import torch
 
-        print(f"torch {torch.__version__} conv2d with {torch.get_num_threads()} threads; "
-              "time(kernels) / time(torch):")
-        for (name, n, x, w, s, p, flop), rate in zip(cases, rates, strict=True):
+        print(f"torch {torch.__version__} conv2d, {torch.get_num_threads()} threads; "
+              "time(kernels) / time(torch), medians:")
+        for (name, n, x, w, s, p, flop), rate in zip(cases, ours, strict=True):
             xt, wt = torch.from_numpy(x), torch.from_numpy(w)
             with torch.no_grad():
-                t = median_time(runs, torch.nn.functional.conv2d, xt, wt, stride=s, padding=p)
-            print(f"{name:<28}{n:>3}  torch {flop / t / 1e9:7.1f} GFLOP/s  "
-                  f"ratio {flop / t / 1e9 / rate:5.2f}")
+                med, _ = rates(flop, timings(runs, torch.nn.functional.conv2d, xt, wt, stride=s,
+                                             padding=p))
+            print(f"{name:<28}{n:>3}  torch {med:7.1f} GFLOP/s  ratio {med / rate:5.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,194 @@
+"""The safe YAML reader: positions, YAML 1.2 scalars, and refusals within fixed budgets."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import yaml
+
+from archcalc.errors import SpecError
+from archcalc.yaml_source import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_INT_DIGITS,
+    MAX_NODES,
+    Mark,
+    SourceDict,
+    SourceList,
+    parse_yaml,
+    read_text,
+)
+
+
+def parse(text: str):
+    return parse_yaml(text, "t.yaml")
+
+
+def error(text: str) -> str:
+    with pytest.raises(SpecError) as info:
+        parse(text)
+    return info.value.message
+
+
+# --- positions -----------------------------------------------------------------------------
+
+
+def test_marks_of_mappings_keys_and_items():
+    data = parse("name: n\nlayers:\n  - {type: relu, name: r}\n  - type: flatten\n")
+    assert isinstance(data, SourceDict) and data.mark == Mark(1, 1)
+    assert data.key_marks == {"name": Mark(1, 1), "layers": Mark(2, 1)}
+    layers = data["layers"]
+    assert isinstance(layers, SourceList)
+    assert layers.item_marks == [Mark(3, 5), Mark(4, 5)]
+    assert layers[0].key_marks["name"] == Mark(3, 18)
+    assert layers[1].mark == Mark(4, 5)
+
+
+def test_empty_document_is_none():
+    assert parse("") is None
+    assert parse("# only a comment\n") is None
+
+
+# --- YAML 1.2 scalars: no YAML 1.1 surprises ---------------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["on", "off", "yes", "no", "y", "n", "On", "NO", "Yes"])
+def test_yaml11_booleans_stay_words(word):
+    data = parse(f"{word}: {word}\n")
+    assert data == {word: word}
+    assert True not in data and False not in data
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("true", True), ("false", False), ("True", True), ("FALSE", False),
+    ("~", None), ("null", None), ("", None),
+    ("3", 3), ("-3", -3), ("+3", 3), ("0", 0), ("1_000", 1000),
+    ("1e-5", 1e-5), ("1E3", 1000.0), ("-1e-05", -1e-05), ("2.5", 2.5), (".5", 0.5),
+    ("1.", 1.0), ("6.02e+23", 6.02e23),
+    ("'3'", "3"), ('"true"', "true"), ("conv2d", "conv2d"), ("2024-01-01", "2024-01-01"),
+    ("1:30", "1:30"), ("0x1F", "0x1F"), ("017", "017"),
+])
+def test_scalars(text, value):
+    got = parse(f"v: {text}\n")["v"]
+    assert got == value and type(got) is type(value)
+
+
+def test_special_floats():
+    assert parse("v: .inf\n")["v"] == math.inf
+    assert parse("v: -.inf\n")["v"] == -math.inf
+    assert math.isnan(parse("v: .nan\n")["v"])
+
+
+def test_a_hundred_digits_are_exact_and_more_are_refused():
+    big = "9" * MAX_INT_DIGITS
+    assert parse(f"v: {big}\n")["v"] == 10**MAX_INT_DIGITS - 1
+    assert error(f"v: 1{big}\n") == ("t.yaml:1:4: a number of 101 digits is too long; archcalc "
+                                     "reads numbers of up to 100 digits. Fix: check the value.")
+
+
+# --- refusals --------------------------------------------------------------------------------
+
+
+def test_duplicate_keys_are_refused_not_silently_merged():
+    assert yaml.safe_load("a: 1\na: 2\n") == {"a": 2}  # what PyYAML alone would do
+    assert error("a: 1\nb: 2\na: 3\n") == ("t.yaml:3:1: duplicate key 'a' (first given at line "
+                                           "1). Fix: keep one of them; YAML would silently keep "
+                                           "only the last.")
+
+
+def test_duplicate_keys_inside_a_layer_name_it():
+    message = error("layers:\n  - {type: relu, name: r1, inplace: true, inplace: false}\n")
+    assert message.startswith("t.yaml:2:43 layer 'r1' (relu): duplicate key 'inplace'")
+
+
+@pytest.mark.parametrize("tag", [
+    "!!python/object/apply:os.system", "!!python/name:os.system", "!!python/object:object",
+    "!!binary", "!!set", "!!omap", "!custom",
+])
+def test_object_tags_are_refused(tag, tmp_path):
+    marker = tmp_path / "pwned"
+    message = error(f"name: {tag} [\"touch {marker}\"]\n")
+    assert message == (f"t.yaml:1:7: YAML tag '{tag}' is not allowed. "
+                       "Fix: remove the tag; specs hold only plain values.")
+    assert not marker.exists()
+
+
+def test_merge_keys_are_refused():
+    assert error("a: &x {k: 1}\nb: {<<: *x}\n").startswith(
+        "t.yaml:2:5: YAML merge keys ('<<') are not supported.")
+
+
+def test_small_aliases_are_fine():
+    data = parse("a: &shape [3, 32, 32]\nb: *shape\n")
+    assert data["b"] == [3, 32, 32]
+
+
+def test_alias_bomb_is_refused_quickly():
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    started = time.perf_counter()
+    message = error("\n".join(lines) + "\n")
+    assert time.perf_counter() - started < 2
+    # a0 holds 10 strings + the list = 11 values; a_k = 10·a_(k−1) + 1 = (10^(k+2) − 1)/9:
+    # a5 = 1,111,111 fits the budget, a6 = 11,111,111 (line 7) is the innermost value over it
+    assert message == (f"t.yaml:7:5: this value expands to 11,111,111 values through anchors "
+                       f"and aliases, more than the {MAX_NODES:,} allowed. Fix: write the spec "
+                       "without nested aliases; use blocks with repeat: instead.")
+
+
+def test_value_containing_itself_is_refused():
+    assert error("a: &a [1, *a]\n").startswith(
+        "t.yaml:1:4: this value contains itself through an alias.")
+
+
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_deep_nesting_is_refused_without_recursion(style):
+    levels = 10_000
+    if style == "flow":
+        text = "a: " + "[" * levels + "]" * levels + "\n"
+    else:
+        text = "".join(" " * i + "- \n" for i in range(levels))
+    started = time.perf_counter()
+    assert f"nested deeper than {MAX_DEPTH} levels" in error(text)
+    assert time.perf_counter() - started < 5
+
+
+def test_nesting_up_to_the_budget_is_fine():
+    assert parse("a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n") is not None
+
+
+def test_control_characters_are_located_by_character_not_byte():
+    assert error("name: café\x07\n") == ("t.yaml:1:11: control character U+0007 is not allowed "
+                                          "in YAML. Fix: delete it (most editors do not show "
+                                          "it).")
+
+
+# --- reading files --------------------------------------------------------------------------
+
+
+def test_utf8_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes("\ufeffname: ünï\n".encode())
+    assert parse_yaml(read_text(path), str(path)) == {"name": "ünï"}
+
+
+def test_non_utf8_is_located(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: x\ndescription: café\n".encode("latin-1"))
+    with pytest.raises(SpecError) as info:
+        read_text(path)
+    assert info.value.message == (f"{path}:2:17: not UTF-8 text (byte 0xe9). "
+                                  "Fix: save the file as UTF-8.")
+
+
+def test_size_limit_is_exact(tmp_path):
+    path = tmp_path / "edge.yaml"
+    with open(path, "wb") as handle:
+        handle.write(b"#" * MAX_FILE_BYTES)  # a comment exactly at the limit is read
+    assert len(read_text(path)) == MAX_FILE_BYTES
+    with open(path, "ab") as handle:
+        handle.write(b"#")
+    with pytest.raises(SpecError, match="file is 8,388,609 bytes; specs are limited to"):
+        read_text(path)

@@ -220,16 +220,16 @@ def test_max_pool_lecture_example():
 
 
 POOL_CASES = {
-    # name: (H, W, kernel, stride, padding, dilation, out_hw)
-    "2x2 s2": (6, 6, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), None),
-    "3x3 s2 overlapping": (7, 7, (3, 3), (2, 2), (0, 0, 0, 0), (1, 1), None),
-    "3x3 s2 ceil": (6, 6, (3, 3), (2, 2), (0, 0, 0, 0), (1, 1), (3, 3)),
-    "3x3 s2 p1": (5, 6, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), None),
-    "3x3 s2 p1 ceil": (6, 8, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), (4, 5)),
-    "asym pad": (5, 5, (2, 3), (1, 2), (1, 0, 0, 2), (1, 1), None),
-    "asym pad ceil": (5, 6, (3, 2), (2, 3), (0, 1, 1, 0), (1, 1), (3, 3)),
-    "stride > kernel": (7, 7, (2, 2), (3, 3), (0, 0, 0, 0), (1, 1), None),
-    "odd 1x3": (4, 9, (1, 3), (1, 3), (0, 0, 0, 0), (1, 1), None),
+    # name: (H, W, kernel, stride, padding, out_hw or None for the floor size)
+    "2x2 s2": (6, 6, (2, 2), (2, 2), (0, 0, 0, 0), None),
+    "3x3 s2 overlapping": (7, 7, (3, 3), (2, 2), (0, 0, 0, 0), None),
+    "3x3 s2 ceil": (6, 6, (3, 3), (2, 2), (0, 0, 0, 0), (3, 3)),
+    "3x3 s2 p1": (5, 6, (3, 3), (2, 2), (1, 1, 1, 1), None),
+    "3x3 s2 p1 ceil": (6, 8, (3, 3), (2, 2), (1, 1, 1, 1), (4, 5)),
+    "asym pad": (5, 5, (2, 3), (1, 2), (1, 0, 0, 2), None),
+    "asym pad ceil": (5, 6, (3, 2), (2, 3), (0, 1, 1, 0), (3, 3)),
+    "stride > kernel": (7, 7, (2, 2), (3, 3), (0, 0, 0, 0), None),
+    "odd 1x3": (4, 9, (1, 3), (1, 3), (0, 0, 0, 0), None),
 }
 
 
@@ -241,10 +241,9 @@ def _floor_out(h, w, k, s, p, d):
 @pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES.keys())
 @pytest.mark.parametrize("dilation", [(1, 1), (2, 1)], ids=["d1", "d(2,1)"])
 def test_max_pool2d_matches_naive(case, dilation):
-    h, w, k, s, p, _, out_hw = case
-    out_hw = out_hw or _floor_out(h, w, k, s, p, dilation)
-    if dilation != (1, 1):
-        out_hw = _floor_out(h, w, k, s, p, dilation)
+    h, w, k, s, p, ceil_hw = case
+    # the cases' ceil-mode sizes are for dilation 1; dilated windows use the floor size
+    out_hw = ceil_hw if ceil_hw and dilation == (1, 1) else _floor_out(h, w, k, s, p, dilation)
     x = rand(2, 3, h, w)
     args = {"kernel": k, "stride": s, "padding": p, "dilation": dilation, "out_hw": out_hw}
     np.testing.assert_array_equal(kernels.max_pool2d(x, **args), naive.max_pool2d(x, **args))
@@ -263,7 +262,7 @@ def test_max_pool2d_keeps_dtype():
 @pytest.mark.parametrize("case", POOL_CASES.values(), ids=POOL_CASES.keys())
 @pytest.mark.parametrize("include", [True, False], ids=["include_pad", "exclude_pad"])
 def test_avg_pool2d_matches_naive(case, include):
-    h, w, k, s, p, _, out_hw = case
+    h, w, k, s, p, out_hw = case
     out_hw = out_hw or _floor_out(h, w, k, s, p, (1, 1))
     x = rand(2, 3, h, w)
     args = {"kernel": k, "stride": s, "padding": p, "out_hw": out_hw, "count_include_pad": include}

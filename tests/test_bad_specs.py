@@ -69,6 +69,24 @@ def test_bad_spec_raises_archcalc_error_from_the_library(stem, monkeypatch):
     assert info.value.where.file == f"{stem}.yaml"
 
 
+@pytest.mark.parametrize("command", ["explain", "check", "run", "verify"])
+@pytest.mark.parametrize("stem",
+                         ["02_wrong_type_conv", "17_duplicate_key", "84_nested_repeat_bomb"])
+def test_other_commands_give_the_same_one_line_message(stem, command, monkeypatch):
+    monkeypatch.chdir(CORPUS)
+    result = invoke(command, f"{stem}.yaml")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {expected(stem)}\n"
+    assert "Traceback" not in result.output
+
+
+def test_compare_names_the_bad_spec(monkeypatch):
+    monkeypatch.chdir(CORPUS)
+    result = invoke("compare", "vgg16", "04_non_integer_output_exact.yaml")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {expected('04_non_integer_output_exact')}\n"
+
+
 # --- what a corpus file cannot hold -----------------------------------------------------------
 
 

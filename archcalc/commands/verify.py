@@ -48,10 +48,10 @@ def verify(names: tuple[str, ...], fmt: str, failed: bool) -> None:
         }, indent=2, ensure_ascii=False))
     else:
         out = console()
-        if not failed or bad:
+        if checked and (not failed or bad):
             out.print(claims_table(checked, failed_only=failed))
-        for name, message in errors:
-            console(stderr=True).print(f"error: {name}: {message}", markup=False)
+        for _, message in errors:  # the message starts with the spec's file; one line each
+            click.echo(f"error: {message}", err=True)
         out.print(claims_summary(checked, errors=len(errors)))
     if bad:
         sys.exit(1)

@@ -133,6 +133,12 @@ class Analysis:
     def layer(self, name: str) -> LayerStats:
         return self.by_name[name]
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows an analysed network as its diagram (archcalc.diagram)."""
+        from .diagram import to_svg
+
+        return to_svg(self)
+
 
 def analyze(spec: NetworkSpec | str | Path, *, dtype: str = "float32") -> Analysis:
     """Shapes, parameters, costs and receptive fields of every layer, in dependency order."""

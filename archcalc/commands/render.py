@@ -64,8 +64,7 @@ def render(spec: str, output: str, fmt: str | None, depth: int | None, rankdir: 
                     collapse_repeats=not expand_repeats)
     data, renderer = render_dot(source, fmt)
     if to_stdout:
-        sys.stdout.flush()
-        click.get_binary_stream("stdout").write(data)
+        click.echo(data, nl=False)  # bytes go to the binary stream
         click.echo(f"{fmt.upper()} of {analysis.name}; renderer: {renderer}", err=True)
         return
     path = write_atomic(output, data, force=force)

@@ -414,11 +414,15 @@ def _numbers(params: int, macs: int) -> str:
 
 
 def _short(n: int) -> str:
-    """A count in three significant digits: 1792 -> '1.79 k', 102760448 -> '103 M'."""
-    for scale, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g} {suffix}"
-    return str(n)
+    """A count in three significant digits: 1792 -> '1.79 k', 10035200 -> '10.0 M',
+    102760448 -> '103 M'; below 1000 exact."""
+    if abs(n) < 1000:
+        return str(n)
+    for scale, suffix in ((10**3, "k"), (10**6, "M"), (10**9, "G"), (10**12, "T")):
+        text = f"{n / scale:#.3g}".rstrip(".")  # '#' keeps the zeros of 10.0
+        if "e" not in text and abs(float(text)) < 1000:
+            return f"{text} {suffix}"
+    return f"{n / 10**12:.0f} T"
 
 
 # ------------------------------------------------------------------------------ Graphviz

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from archcalc.cli import cli
-from archcalc.diagram import build_diagram, render, to_digraph, to_dot
+from archcalc.diagram import _short, build_diagram, render, to_digraph, to_dot
 from archcalc.dot_render import render_dot, supported_formats
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -246,9 +246,9 @@ def test_identical_repeats_folded_to_one_node(analyse_text):
     assert (block.title, block.repeat, block.detail) == ("res.1 … res.3", 3,
                                                          "basic block · 7 layers")
     # per block: 2 convs of 3·3·64·64 = 36,864 weights and 2 batch norms of 2·64 = 128:
-    # 73,984 ≈ 74 k params; MACs 2·56·56·64·(3·3·64) = 231,211,008 ≈ 231 M;
+    # 73,984 ≈ 74.0 k params; MACs 2·56·56·64·(3·3·64) = 231,211,008 ≈ 231 M;
     # ×3: 221,952 ≈ 222 k params, 693,633,024 ≈ 694 M MACs
-    assert block.numbers == ("each: 74 k params · 231 M MACs",
+    assert block.numbers == ("each: 74.0 k params · 231 M MACs",
                              "all 3: 222 k params · 694 M MACs")
     assert edge_set(diagram) == {("input", "res.1", "56×56×64"), ("res.1", "gap", "56×56×64"),
                                  ("gap", "flat", "1×1×64"), ("flat", "fc", "64"),
@@ -316,6 +316,14 @@ layers:
     assert node_keys(zero) == {"input", "p", "flat", "output"}
     # a and b are identical and chained: with collapsing, depth 1 draws them once
     assert node_keys(build_diagram(analysis, depth=1)) == {"input", "p.a", "flat", "output"}
+
+
+@pytest.mark.parametrize(("count", "text"), [
+    (0, "0"), (999, "999"), (1000, "1.00 k"), (1792, "1.79 k"), (9999, "10.0 k"),
+    (73_984, "74.0 k"), (999_499, "999 k"), (999_700, "1.00 M"), (10_035_200, "10.0 M"),
+    (138_357_544, "138 M"), (15_470_264_320, "15.5 G")])
+def test_counts_in_three_significant_digits(count, text):
+    assert _short(count) == text
 
 
 def test_negative_depth_rejected(analyse_text):

@@ -14,9 +14,11 @@ import xml.etree.ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
+from archcalc.analysis import analyze
 from archcalc.cli import cli
 from archcalc.diagram import _short, build_diagram, render, to_digraph, to_dot
 from archcalc.dot_render import render_dot, supported_formats
+from archcalc.spec import bundled_names, load_spec
 
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -498,3 +500,14 @@ def test_cli_stdout_depth_and_set(tmp_path):
     assert "res.1.conv1" not in dot
     expanded = run("render", spec, "-o", "-", "--expand-repeats").stdout
     assert '"res.3.conv1"' in expanded
+
+
+@pytest.mark.skipif(not {"svg", "png"} <= set(supported_formats()), reason="no renderer")
+@pytest.mark.parametrize("name", bundled_names())
+def test_every_bundled_spec_renders(name):
+    analysis = analyze(load_spec(name))
+    svg, _ = render(analysis, "svg")
+    titles = {t.text for t in ET.fromstring(svg).iter(SVG + "title")}
+    assert "input" in titles and analysis.layers[0].name in titles  # bundled names are plain
+    png, _ = render(analysis, "png", depth=0)
+    assert png[:8] == PNG_MAGIC

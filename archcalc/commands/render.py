@@ -20,10 +20,11 @@ TEXT_FORMATS = ("dot", "gv", "svg")  # what `-o -` may write to a terminal
 @click.option("--format", "fmt", metavar="FORMAT",
               help="dot, svg, png or pdf (whatever the renderer makes); default: from the "
                    "suffix of FILE (DOT for '-').")
-@click.option("--depth", type=click.IntRange(min=0), default=None,
+@click.option("--depth", type=click.IntRange(min=0), default=None, metavar="N",
               help="Fold blocks nested deeper than N into one node each (0: every block).")
 @click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
-              default="TB", show_default=True, help="Top to bottom or left to right.")
+              default="TB", show_default=True, metavar="TB|LR|BT|RL",
+              help="Top to bottom or left to right.")
 @click.option("--chw", is_flag=True, help="Label edges C×H×W instead of H×W×C.")
 @click.option("--expand-repeats", is_flag=True,
               help="Draw every instance of a repeated block (default: a run of identical "

@@ -5,8 +5,8 @@ Two steps, each one job:
 * :func:`build_diagram` decides *what* to draw, as plain data (:class:`Diagram`): one node per
   layer (or per block instance folded by ``depth``), the input and output nodes, one edge per
   tensor with its shape (H×W×C, or C×H×W with ``chw``), block instances as nested clusters, and
-  a run of identical consecutive block instances (ResNet-152's 35 bottlenecks after the first
-  of stage conv4) drawn once, marked ×N.
+  a run of identical, chained, consecutive block instances (ResNet-152's layer3.2 … layer3.36,
+  the 35 bottlenecks after the downsampling one) drawn once, marked ×N.
 * :func:`to_digraph` writes that as a :class:`graphviz.Digraph` with HTML-like labels whose text
   is escaped, so no layer name can break or inject into the DOT.
 

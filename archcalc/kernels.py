@@ -225,6 +225,8 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
     The GEMM runs on blocks of about ``_COLS_BYTES`` of im2col columns (at least ``_MIN_COLS``
     columns, at most ``_MAX_COLS_BYTES``), built in one reused buffer: a band of output rows of
     one image when an image has that many columns, else several whole images side by side.
+    NHWC im2col and shifted-GEMM accumulation were measured too (bench_kernels --alternatives):
+    neither was faster by more than noise on any VGG/ResNet shape, and both lose badly on some.
     """
     n, c, _, _ = xp.shape
     co, cig, kh, kw = w.shape

@@ -13,6 +13,7 @@ class again with the changed field.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -283,32 +284,57 @@ def _fits(n: int, kernel: int, stride: int, pad: int, dilation: int) -> bool:
     return True
 
 
+_SCAN = 10_000  # strides tried on each side of the current one: hints stay instant
+
+
 def _axis_paddings(n: int, kernel: int, stride: int, current: int, dilation: int,
                    per_side: int) -> list[int]:
     """Symmetric paddings nearest to ``current`` (up to ``per_side`` below and above) for
-    which this axis fits; [current] when it already does."""
+    which this axis fits; [current] when it already does.
+
+    p fits when W + 2p ≥ F_eff and S divides W + 2p − F_eff, i.e. 2p ≡ F_eff − W (mod S):
+    none when gcd(2, S) does not divide F_eff − W, else every m-th p (m = S/gcd(2, S)) from
+    the least solution — found directly, however large S or the padding is.
+    """
     if _fits(n, kernel, stride, current, dilation):
         return [current]
     k_eff = dilation * (kernel - 1) + 1
-    top = max(current, k_eff) + 2 * stride + 1
-    below = [p for p in range(current - 1, -1, -1) if _fits(n, kernel, stride, p, dilation)]
-    above = [p for p in range(current + 1, top) if _fits(n, kernel, stride, p, dilation)]
-    return sorted(below[:per_side] + above[:per_side])
+    g = math.gcd(2, stride)
+    if (k_eff - n) % g:
+        return []
+    m = stride // g
+    residue = ((k_eff - n) // g) * pow(2 // g, -1, m) % m if m > 1 else 0
+    least = max(0, -(-(k_eff - n) // 2))  # W + 2p ≥ F_eff
+    above, p = [], max(current + 1, least)
+    p += (residue - p) % m
+    while len(above) < per_side:
+        above.append(p)
+        p += m
+    below, p = [], current - 1
+    while len(below) < per_side and p >= least:
+        p -= (p - residue) % m
+        if p < least:
+            break
+        below.append(p)
+        p -= m
+    return sorted(below + above)
 
 
 def _axis_strides(padded: int, kernel: int, current: int, dilation: int,
                   per_side: int) -> list[int]:
-    """Strides nearest to ``current`` that divide the room the window has to move."""
+    """Strides nearest to ``current`` that divide the room the window has to move (tried up
+    to _SCAN away from it, so an absurd stride gets an answer at once)."""
     k_eff = dilation * (kernel - 1) + 1
     room = padded - k_eff
     if room < 0:
         return []  # no stride helps a kernel larger than the padded input
     if room % current == 0:
         return [current]
-    below = [s for s in range(current - 1, 0, -1) if room % s == 0]
+    start = min(current - 1, room)  # no stride above the room divides it
+    below = [s for s in range(start, max(start - _SCAN, 0), -1) if room % s == 0]
     # a stride far beyond the window skips input pixels: offer only up to max(2·S, F_eff)
-    above = [s for s in range(current + 1, min(room, max(2 * current, k_eff)) + 1)
-             if room % s == 0]
+    end = min(room, max(2 * current, k_eff), current + _SCAN)
+    above = [s for s in range(current + 1, end + 1) if room % s == 0]
     return sorted(below[:per_side] + above[:per_side])
 
 

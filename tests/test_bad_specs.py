@@ -285,6 +285,46 @@ def test_adaptive_bin_counts_match_the_bins_listed():
             assert adaptive_bins_widest(n, out) == max(widths), (n, out)
 
 
+@pytest.mark.parametrize("args", [
+    ["conv", "--input", "7", "--kernel", "3", "--stride", "1000000000"],
+    ["conv", "--input", "7", "--kernel", "3", "--stride", "2", "--padding", "9" * 30],
+    ["pool", "--input", "6", "--kernel", "2", "--stride", "1000000000000"],
+])
+def test_calculator_hints_for_absurd_sizes_are_instant(args):
+    started = time.perf_counter()
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - started < SECONDS
+
+
+def naive_paddings(n: int, kernel: int, stride: int, current: int, dilation: int,
+                   per_side: int) -> list[int]:
+    """Scan every padding (the calculator's first implementation) — a reference."""
+    k_eff = dilation * (kernel - 1) + 1
+
+    def fits(p: int) -> bool:
+        return n + 2 * p >= k_eff and (n + 2 * p - k_eff) % stride == 0
+
+    if fits(current):
+        return [current]
+    below = [p for p in range(current - 1, -1, -1) if fits(p)]
+    above = [p for p in range(current + 1, max(current, k_eff) + 2 * stride + 1) if fits(p)]
+    return sorted(below[:per_side] + above[:per_side])
+
+
+def test_calculator_paddings_found_directly_match_a_scan():
+    from archcalc.calculator import _axis_paddings
+
+    for n in range(1, 12):
+        for kernel in (1, 2, 3, 5, 11):
+            for stride in (1, 2, 3, 4, 6):
+                for current in (0, 1, 2, 5):
+                    for dilation in (1, 2):
+                        for per_side in (1, 2):
+                            args = (n, kernel, stride, current, dilation, per_side)
+                            assert _axis_paddings(*args) == naive_paddings(*args), args
+
+
 def test_huge_numbers_in_error_arithmetic_do_not_overflow_floats():
     # in_channels = 10⁹⁹ is not divisible by groups = 3 (10⁹⁹ ≡ 1 mod 3)
     text = ("name: t\ninput: [1" + "0" * 99 + ", 8, 8]\nlayers:\n"

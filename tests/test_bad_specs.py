@@ -150,6 +150,8 @@ def test_unreadable_file(tmp_path):
     ["summary", "vgg16", "--dtype", "float8"],
     ["summary", "vgg16", "--set", "no_equals_sign"],
     ["sumary", "vgg16"],
+    ["run", "vgg16", "--seed", "-5"],  # numpy's ValueError escaped as an internal error
+    ["export", "vgg16", "-o", "never-written.onnx", "--seed", "-1"],
 ])
 def test_cli_misuse_exits_2(args):
     result = invoke(*args)

@@ -14,7 +14,7 @@ from ..cli import console, force_option, handle_errors, parse_overrides, set_opt
 @click.option("--weights", "weights_file", type=click.Path(dir_okay=False), metavar="FILE.npz",
               help="Weights keyed <layer>.<tensor>, as `archcalc run --save-weights` writes "
                    "(default: the executor's initialisation from --seed).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the initial weights, as in `archcalc run`.")
 @click.option("--opset", type=int, default=None, metavar="N",
               help="ONNX opset version [default: 18].")

@@ -40,7 +40,7 @@ def _memory_size(ctx, param, value):
 @spec_argument
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), metavar="FILE.npy",
               help="Input array, C×H×W or N×C×H×W (default: standard normal from --seed).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random input and of the initial weights.")
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Batch size of the random input [default: 1].")

@@ -47,7 +47,7 @@ def fmt_num(n: int | Fraction) -> str:
         if "." in text and "e" not in text:
             return text
         whole_digits = len(str(abs(n.numerator) // n.denominator))
-        for precision in range(5, whole_digits + 12):
+        for precision in range(5, whole_digits + 40):
             with decimal.localcontext() as ctx:
                 ctx.prec = precision
                 text = f"{decimal.Decimal(n.numerator) / decimal.Decimal(n.denominator):f}"

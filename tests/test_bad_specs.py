@@ -327,6 +327,17 @@ def test_calculator_paddings_found_directly_match_a_scan():
                             assert _axis_paddings(*args) == naive_paddings(*args), args
 
 
+def test_non_whole_sizes_never_print_as_whole():
+    from fractions import Fraction
+
+    from archcalc.geometry import fmt_num
+
+    assert fmt_num(Fraction(217, 4)) == "54.25"  # (224 − 11)/4 + 1, as the notes write it
+    assert fmt_num(Fraction(2245, 2)) == "1122.5"  # 4 significant digits would say 1122
+    assert fmt_num(Fraction(10**12 + 4, 10**12)) == "1.000000000004"  # (6 − 2)/10¹² + 1
+    assert fmt_num(Fraction(-7, 2)) == "-3.5"
+
+
 def test_huge_numbers_in_error_arithmetic_do_not_overflow_floats():
     # in_channels = 10⁹⁹ is not divisible by groups = 3 (10⁹⁹ ≡ 1 mod 3)
     text = ("name: t\ninput: [1" + "0" * 99 + ", 8, 8]\nlayers:\n"

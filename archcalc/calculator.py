@@ -118,7 +118,8 @@ def make_layer(kind: str, fields: dict[str, Any], *, where: Location | None = No
         word = FIELD_WORDS[name]
         raise ArchcalcError(error.what, where=replace(error.where, field=word),
                             formula=error.formula,
-                            fix=(error.fix or "").replace(f"'{name}'", f"'{word}'") or None
+                            fix=(error.fix or "").replace(f"'{name}'", f"'{word}'")
+                            .replace(f"`{name}:", f"`{word}:") or None
                             ) from None
 
 

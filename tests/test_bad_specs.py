@@ -299,6 +299,14 @@ def test_calculator_hints_for_absurd_sizes_are_instant(args):
     assert time.perf_counter() - started < SECONDS
 
 
+def test_calculator_fixes_use_its_own_words():
+    result = invoke("conv", "--input", "7", "--kernel", "0")
+    assert result.stderr == ("error: field 'kernel': invalid value 0: must be a positive integer "
+                             "or [height, width]. Fix: write e.g. `kernel: 3` or `kernel: [3, 3]`."
+                             "\n")
+    assert result.exit_code == 1
+
+
 def naive_paddings(n: int, kernel: int, stride: int, current: int, dilation: int,
                    per_side: int) -> list[int]:
     """Scan every padding (the calculator's first implementation) — a reference."""

@@ -70,7 +70,11 @@ def parse_shape(text: str | int | list | tuple, *, order: str = "hwc") -> tuple[
     A list is taken as already in archcalc's own order, [C, H, W].
     """
     if isinstance(text, (list, tuple)):
-        return tuple(int(v) for v in text)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in text):
+            raise QuantityError(f"cannot read {list(text)!r} as a shape",
+                                fix="write [C, H, W] with whole numbers, e.g. [96, 55, 55], or "
+                                    "H×W×C text, e.g. 55x55x96")
+        return tuple(text)
     if isinstance(text, int) and not isinstance(text, bool):
         return (text,)
     raw = str(text).strip().strip("[]()")

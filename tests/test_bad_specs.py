@@ -80,6 +80,16 @@ def test_other_commands_give_the_same_one_line_message(stem, command, monkeypatc
     assert "Traceback" not in result.output
 
 
+def test_check_with_a_shape_claim_that_is_not_a_shape(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text("name: c\ninput: [3, 8, 8]\nlayers:\n  - {type: relu, name: r}\n"
+                    "expect:\n  totals:\n    output_shape: [relu, 8]\n")
+    result = invoke("check", str(path))
+    assert result.stderr == (f"error: {path}:7:5 field 'expect.totals.output_shape': cannot read "
+                             "['relu', 8] as a shape. Fix: write [C, H, W] with whole numbers, "
+                             "e.g. [96, 55, 55], or H×W×C text, e.g. 55x55x96.\n")
+    assert result.exit_code == 1
+
 def test_compare_names_the_bad_spec(monkeypatch):
     monkeypatch.chdir(CORPUS)
     result = invoke("compare", "vgg16", "04_non_integer_output_exact.yaml")

@@ -97,6 +97,17 @@ def test_compare_names_the_bad_spec(monkeypatch):
     assert result.stderr == f"error: {expected('04_non_integer_output_exact')}\n"
 
 
+def test_messages_quoted_in_the_docs_are_the_corpus_verbatim():
+    root = CORPUS.parent.parent
+    quoted = [line.removeprefix("error: ")
+              for doc in (root / "docs" / "errors.md", root / "README.md") if doc.exists()
+              for line in doc.read_text(encoding="utf-8").splitlines()
+              if line.startswith("error: ") and (CORPUS / f"{line[7:].split('.yaml')[0]}"
+                                                 ".expected").exists()]
+    assert quoted, "docs/errors.md (or the README) quotes messages from the corpus"
+    for message in quoted:
+        assert message == expected(message.split(".yaml")[0])
+
 # --- what a corpus file cannot hold -----------------------------------------------------------
 
 

@@ -283,6 +283,18 @@ layers:
     assert data["totals"]["macs"] == 768_000_000_000_640
 
 
+def test_the_executor_refuses_a_huge_input_instead_of_allocating(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text("name: huge\ninput: [3, 1000000, 1000000]\nlayers:\n"
+                    "  - {type: conv2d, name: conv, out_channels: 64, kernel_size: 4, stride: 2, "
+                    "padding: 1}\n")
+    started = time.perf_counter()
+    result = invoke("run", str(path))
+    assert time.perf_counter() - started < SECONDS
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: refusing to run: the estimated peak memory ")
+    assert result.stderr.count("\n") == 1
+
 def test_adaptive_pooling_to_a_huge_grid_is_counted_without_enumerating_bins(tmp_path):
     data = summary_json(tmp_path, """\
 name: many_bins

@@ -256,5 +256,5 @@ def _unknown_format(fmt: str, renderers: list[Renderer]) -> RenderError:
     hint = f"did you mean '{close[0]}'? " if close else ""
     return RenderError(
         f"unknown diagram format '{fmt}'",
-        fix=f"{hint}This machine can make {_choices(renderers)}",
+        fix=f"{hint}this machine can make {_choices(renderers)}",
     )

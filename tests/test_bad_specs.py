@@ -113,12 +113,12 @@ def test_messages_quoted_in_the_docs_are_the_corpus_verbatim():
 
 def test_spec_over_the_size_limit_is_refused_unread(tmp_path):
     path = tmp_path / "huge.yaml"
-    with open(path, "wb") as handle:  # sparse: no 8 MB written to disk
+    with open(path, "wb") as handle:  # sparse: no 2 MB written to disk
         handle.truncate(MAX_FILE_BYTES + 1)
     result = invoke("summary", str(path))
-    # 8 · 1024 · 1024 = 8,388,608 bytes allowed; one more is refused
-    assert result.stderr == (f"error: {path}: file is 8,388,609 bytes; specs are limited to "
-                             "8,388,608. Fix: use blocks with repeat: to shorten the spec.\n")
+    # 2 · 1024 · 1024 = 2,097,152 bytes allowed; one more is refused
+    assert result.stderr == (f"error: {path}: file is 2,097,153 bytes; specs are limited to "
+                             "2,097,152. Fix: use blocks with repeat: to shorten the spec.\n")
     assert result.exit_code == 1
 
 
@@ -126,8 +126,8 @@ def test_spec_over_the_size_limit_is_refused_unread(tmp_path):
 def test_endless_device_is_read_within_the_size_limit():
     started = time.perf_counter()
     result = invoke("summary", "/dev/zero")
-    assert result.stderr == ("error: /dev/zero: file is larger than 8,388,608 bytes; specs are "
-                             "limited to 8,388,608. Fix: use blocks with repeat: to shorten the "
+    assert result.stderr == ("error: /dev/zero: file is larger than 2,097,152 bytes; specs are "
+                             "limited to 2,097,152. Fix: use blocks with repeat: to shorten the "
                              "spec.\n")
     assert result.exit_code == 1
     assert time.perf_counter() - started < SECONDS

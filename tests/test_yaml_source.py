@@ -190,5 +190,5 @@ def test_size_limit_is_exact(tmp_path):
     assert len(read_text(path)) == MAX_FILE_BYTES
     with open(path, "ab") as handle:
         handle.write(b"#")
-    with pytest.raises(SpecError, match="file is 8,388,609 bytes; specs are limited to"):
+    with pytest.raises(SpecError, match="file is 2,097,153 bytes; specs are limited to"):
         read_text(path)

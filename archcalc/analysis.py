@@ -5,7 +5,7 @@ Everything downstream (report, diagram, check, executor) reads this; nothing re-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ArchcalcError, ShapeError
@@ -153,6 +153,10 @@ def analyze(spec: NetworkSpec | str | Path, *, dtype: str = "float32") -> Analys
     for index, node in enumerate(topological_nodes(graph)):
         try:
             row = _analyze_layer(index, node, shapes, fields, spec)
+        except ShapeError as exc:  # say what the layer received, as the notes write shapes
+            ins = [shapes[name] for name in node.inputs]
+            context = f"input {shape_text(ins[0])}" if len(ins) == 1 else None
+            raise exc.located(replace(node.where, context=context)) from None
         except ArchcalcError as exc:
             raise exc.located(node.where) from None
         shapes[node.name] = row.output_shape

@@ -18,6 +18,7 @@ class Location:
     layer: str | None = None
     kind: str | None = None
     field: str | None = None
+    context: str | None = None  # e.g. 'input 5×5×64', shown after the layer
 
     def __str__(self) -> str:
         parts = []
@@ -30,6 +31,10 @@ class Location:
             parts.append(where)
         if self.layer:
             parts.append(f"layer '{self.layer}'" + (f" ({self.kind})" if self.kind else ""))
+        if self.context:
+            if parts:
+                parts[-1] += ","
+            parts.append(self.context)
         if self.field:
             parts.append(f"field '{self.field}'")
         return " ".join(parts)

@@ -34,6 +34,12 @@ def fmt_int(n: int | Fraction) -> str:
 
 
 def fmt_num(n: int | Fraction) -> str:
+    """A number as written inside a formula, negatives with a true minus sign (−2)."""
+    text = _plain_num(n)
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def _plain_num(n: int | Fraction) -> str:
     """A number as written inside a formula: no thousands separators; a non-integer Fraction
     to 4 significant digits, or as many more as it takes to show it is not whole
     (1122.5, not 1122; 1.00000003, not 1)."""

@@ -376,7 +376,7 @@ def test_non_whole_sizes_never_print_as_whole():
     assert fmt_num(Fraction(217, 4)) == "54.25"  # (224 − 11)/4 + 1, as the notes write it
     assert fmt_num(Fraction(2245, 2)) == "1122.5"  # 4 significant digits would say 1122
     assert fmt_num(Fraction(10**12 + 4, 10**12)) == "1.000000000004"  # (6 − 2)/10¹² + 1
-    assert fmt_num(Fraction(-7, 2)) == "-3.5"
+    assert fmt_num(Fraction(-7, 2)) == "−3.5"  # a true minus sign, as in the formulas
 
 
 def test_huge_numbers_in_error_arithmetic_do_not_overflow_floats():

@@ -179,7 +179,8 @@ def test_wrong_type_tag(analyse_text):
 def test_kernel_larger_than_padded_input(analyse_text):
     err = _error(analyse_text, "  - {type: conv2d, name: big, out_channels: 4, kernel_size: 11}\n")
     assert isinstance(err, ShapeError)
-    assert err.message.startswith("test.yaml:4:5 layer 'big' (conv2d), input 8×8×3: kernel does not fit")
+    assert err.message.startswith(
+        "test.yaml:4:5 layer 'big' (conv2d), input 8×8×3: kernel does not fit")
     assert "(8 − 11 + 2·0)/1 + 1 = −2" in err.message
     assert "Fix: padding ≥ 2 or kernel_size ≤ 8" in err.message
 

@@ -35,7 +35,6 @@ Keep = Literal["all", "outputs"] | Iterable[str]
 GIB = 1 << 30
 #: the default limit: the smaller of this and half the memory available now
 DEFAULT_LIMIT = 8 * GIB
-_COLS_BYTES = 64 << 20  # kernels' bound on one im2col chunk (read from kernels when present)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -249,24 +248,13 @@ class MemoryEstimate:
                 f"(batch {self.batch}, {self.itemsize} bytes per value)")
 
 
-def _gemm_workspace(row: LayerStats, batch: int, itemsize: int) -> int:
-    """Elements of the largest GEMM temporary a layer allocates (0 for most kinds)."""
+def _workspace(row: LayerStats, batch: int, itemsize: int) -> int:
+    """Elements of the largest temporary a layer allocates (the layer kind says)."""
     from . import kernels
 
-    chunk = getattr(kernels, "_COLS_BYTES", _COLS_BYTES) // itemsize
-    ins, out = row.input_shapes, row.output_shape
-    weight = next((t.shape for t in row.tensors if t.name == "weight"), None)
-    if row.kind == "conv2d" and weight is not None:
-        c, (_, kh, kw) = ins[0][0], weight[1:]
-        one_row = c * kh * kw * out[2]
-        return min(batch * one_row * out[1], max(chunk, one_row))
-    if row.kind == "conv_transpose2d" and weight is not None:
-        _, h, w = ins[0]
-        per_image = out[0] * weight[2] * weight[3] * h * w
-        return min(batch * per_image, max(chunk, per_image))
-    if row.kind == "euclidean_rbf":
-        return 2 * batch * row.macs
-    return 0
+    chunk = kernels._MAX_COLS_BYTES // itemsize  # the kernels' bound on one GEMM block
+    return row.layer.workspace(list(row.input_shapes), row.output_shape, batch=batch,
+                               chunk=chunk)
 
 
 def estimate_memory(analysis: Analysis, *, batch: int = 1, dtype=np.float32,
@@ -285,7 +273,7 @@ def estimate_memory(analysis: Analysis, *, batch: int = 1, dtype=np.float32,
     for index, row in enumerate(analysis.layers):
         alive += size[row.name]
         inputs = sum(size[name] for name in row.inputs)
-        work = 2 * (inputs + size[row.name]) * batch + _gemm_workspace(row, batch, itemsize)
+        work = 2 * (inputs + size[row.name]) * batch + _workspace(row, batch, itemsize)
         during = alive * batch + work
         if during > best[0]:
             best = (during, alive * batch, work, row.name)

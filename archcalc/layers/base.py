@@ -157,6 +157,12 @@ class Layer(BaseModel):
         """Short hyperparameter text for diagrams, e.g. 'conv 3×3/1, 64'."""
         raise NotImplementedError
 
+    def workspace(self, ins: list[Shape], out: Shape, *, batch: int, chunk: int) -> int:
+        """Elements of the largest temporary the forward pass allocates besides its output
+        (the executor's memory guard counts it); ``chunk`` is the kernels' bound on one GEMM
+        block, in elements. Most kinds need none."""
+        return 0
+
     def to_onnx(self, ctx, inputs: list[str], inferred: Inferred) -> str:
         """Add this layer's ONNX operators through ``ctx`` (archcalc.onnx_export.LayerBuilder)
         and return the name of its output tensor. Kinds without a faithful mapping refuse."""

@@ -184,6 +184,12 @@ class Conv2d(Layer):
                         inferred: Inferred) -> ReceptiveField:
         return window_field(fields[0], self.window, inferred)
 
+    def workspace(self, ins, out, *, batch, chunk):
+        """im2col columns: C·F_h·F_w values per output position, in blocks of ``chunk``."""
+        kh, kw = to_pair(self.kernel_size)
+        one_row = ins[0][0] * kh * kw * out[2]
+        return min(batch * one_row * out[1], max(chunk, one_row))
+
     def connection_mask(self, in_channels: int):
         """(C', C, 1, 1) array of 0/1 saying which input maps feed each output map."""
         import numpy as np
@@ -338,6 +344,13 @@ class ConvTranspose2d(Layer):
         k = to_pair(self.kernel_size)
         k_eff = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
         return fields[0].upsample(k_eff, to_pair(self.stride), inferred.resolved["padding"])
+
+    def workspace(self, ins, out, *, batch, chunk):
+        """col2im columns: C'·F_h·F_w values per input position, per image."""
+        _, h, w = ins[0]
+        kh, kw = to_pair(self.kernel_size)
+        per_image = self.out_channels * kh * kw * h * w
+        return min(batch * per_image, max(chunk, per_image))
 
     def forward(self, xs, params, inferred):
         from .. import kernels

@@ -138,6 +138,10 @@ class EuclideanRBF(Layer):
         macs = ins[0][0] * self.out_features
         return Cost(macs, 3 * macs, macs_formula=f"{ins[0][0]}·{self.out_features} = {macs:,}")
 
+    def workspace(self, ins, out, *, batch, chunk):
+        """The (x − w) differences and their squares: 2·N·in·out values."""
+        return 2 * batch * ins[0][0] * self.out_features
+
     def forward(self, xs, params, inferred):
         x, w = xs[0], params["weight"]
         return ((x[:, None, :] - w[None, :, :]) ** 2).sum(axis=2)

@@ -141,3 +141,13 @@ def test_python_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "archcalc", "--help"], capture_output=True,
                          text=True, check=True)
     assert "summary" in out.stdout
+
+
+def test_check_points_at_a_misspelt_layers_key(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("name: t\ninput: [3, 8, 8]\nlayer: [{type: relu}]\n")
+    result = CliRunner().invoke(cli, ["check", str(path)])
+    assert result.exit_code == 1
+    assert result.output == (f"error: {path}:3:1: neither a spec (no layers:) nor an answers "
+                             "file (no answers: or questions:). Fix: did you mean 'layers:' "
+                             "instead of 'layer:'?\n")

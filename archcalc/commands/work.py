@@ -171,11 +171,22 @@ def check(file: str, fmt: str, overrides: tuple[str, ...]) -> None:
         from ..spec import load_spec
 
         if not (isinstance(data, dict) and "layers" in data):
+            from ..messages import did_you_mean
+
+            keys = list(data) if isinstance(data, dict) else []
+            typo = next((k for k in keys if did_you_mean(k, ("layers", "answers", "questions"))),
+                        None)
+            fix = ("give a spec with an expect: block, or an answers file "
+                   "(see examples/homework/)")
+            where = Location(str(path), 1, 1)
+            if typo is not None:
+                mark = data.key_marks[typo]
+                where = Location(str(path), mark.line, mark.column)
+                fix = f"did you mean '{did_you_mean(typo, ('layers', 'answers', 'questions'))}:' " \
+                      f"instead of '{typo}:'?"
             raise ArchcalcError(
                 "neither a spec (no layers:) nor an answers file (no answers: or questions:)",
-                where=Location(str(path), 1, 1),
-                fix="give a spec with an expect: block, or an answers file "
-                    "(see examples/homework/)")
+                where=where, fix=fix)
         analysis = analyze(load_spec(file, overrides=parse_overrides(overrides)))
         results = check_expectations(analysis, source_text=text)
         if fmt == "json":

@@ -47,7 +47,7 @@ needs_onnx = pytest.mark.skipif(onnx is None or onnxruntime is None,
 TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
 BIG_MACS = 5 * 10**9
 BIG_PARAMS = 100 * 10**6
-RUN_BIG = os.environ.get("ARCHCALC_ONNX_BIG") == "1"
+RUN_BIG = "1" in (os.environ.get("ARCHCALC_ONNX_BIG"), os.environ.get("ARCHCALC_BIG"))
 
 LENET = """
 name: lenet5

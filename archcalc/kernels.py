@@ -22,10 +22,13 @@ from numpy.lib.stride_tricks import as_strided
 Pair = tuple[int, int]
 Pad4 = tuple[int, int, int, int]
 
-# im2col blocks: about _COLS_BYTES (cache-sized: measured best between 1 and 4 MiB), but at least
-# _MIN_COLS GEMM columns (narrower GEMMs lose more than the cache saves) and at most
-# _MAX_COLS_BYTES. conv_transpose2d chunks its batch to stay under _MAX_COLS_BYTES as well.
-_COLS_BYTES = 2 << 20
+# im2col blocking. An image with at least _MIN_COLS output pixels is convolved in bands of rows
+# whose im2col matrix is at most _BAND_BYTES (one GEMM per image for most layers: fewer BLAS calls,
+# which matters most when the machine is shared); smaller images go side by side, _FOLD_BYTES of
+# columns (but at least _MIN_COLS) per GEMM. Nothing exceeds _MAX_COLS_BYTES. Whole-network
+# timings (VGG-16, ResNet-50, batch 1 and 8) chose these among 2, 4, 8, 16 and 64 MiB.
+_BAND_BYTES = 16 << 20
+_FOLD_BYTES = 2 << 20
 _MIN_COLS = 512
 _MAX_COLS_BYTES = 64 << 20
 
@@ -222,9 +225,9 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
                out_hw: Pair) -> np.ndarray:
     """y[n, g] = W_g (C_out/g × C_in/g·kh·kw) @ im2col(x_pad[n, g]) (C_in/g·kh·kw × H'·W').
 
-    The GEMM runs on blocks of about ``_COLS_BYTES`` of im2col columns (at least ``_MIN_COLS``
-    columns, at most ``_MAX_COLS_BYTES``), built in one reused buffer: a band of output rows of
-    one image when an image has that many columns, else several whole images side by side.
+    The im2col matrix is built block by block in one reused buffer: bands of output rows of one
+    image (``_BAND_BYTES``), or, for images under ``_MIN_COLS`` pixels, several whole images side
+    by side (``_FOLD_BYTES``).
     Measured against (bench_kernels --alternatives): NHWC im2col, slower on every shape tried;
     shifted-GEMM accumulation, ≤ 6 % faster at 28×28 and 56×56 but 1.1–2× slower at 112×112,
     14×14 and 7×7.
@@ -240,10 +243,9 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
         np.matmul(wmat, cols.reshape(n, g, cig, hw), out=out.reshape(n, g, cog, hw))
         return out
     col_bytes = c * kh * kw * xp.itemsize
-    block = min(max(_COLS_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
     view = _windows(xp, (kh, kw), stride, dilation, out_hw)  # (N, C, kh, kw, H', W')
-    if hw >= block:  # bands of output rows of one image; the GEMM writes them in place
-        rows = max(1, block // wo)
+    if hw >= _MIN_COLS:  # one image at a time, in bands of rows; the GEMM writes them in place
+        rows = max(1, min(_BAND_BYTES, _MAX_COLS_BYTES) // col_bytes // wo)
         buf = np.empty(c * kh * kw * rows * wo, dtype=xp.dtype)
         flat = out.reshape(n, g, cog, hw)
         for i in range(n):
@@ -255,6 +257,7 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
                 np.matmul(wmat, cols.reshape(g, k, m * wo), out=band)
         return out
     # several small images side by side: columns (image, y, x), then back to NCHW
+    block = min(max(_FOLD_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
     step = max(1, block // hw)
     buf = np.empty(c * kh * kw * min(step, n) * hw, dtype=xp.dtype)
     for n0 in range(0, n, step):
@@ -324,7 +327,7 @@ def conv_transpose2d(
     phases = np.zeros((n, co, sh, sw, hq, wq), dtype=x.dtype)
     hw, k = h * wd, cog * kh * kw
     col_bytes = co * kh * kw * x.itemsize  # per input pixel
-    block = min(max(_COLS_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
+    block = min(max(_FOLD_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
     if hw >= block:  # bands of input rows of one image (their scatters overlap; they add up)
         rows = max(1, block // wd)
         buf = np.empty(co * kh * kw * rows * wd, dtype=x.dtype)

@@ -100,18 +100,19 @@ def test_conv2d_random_configs(case, seed):
 
 
 @pytest.mark.parametrize(
-    ("cols_bytes", "min_cols", "max_bytes"),
-    [(1, 1, 1 << 20), (2000, 20, 1 << 20), (1 << 20, 64, 1 << 20), (1, 1, 1)],
-    ids=["one row per band", "bands", "images side by side", "one image per transposed chunk"],
+    ("band", "fold", "min_cols", "cap"),
+    [(1, 1, 1, 1 << 20), (3000, 1, 20, 1 << 20), (1, 1 << 20, 64, 1 << 20), (1, 1, 1, 1)],
+    ids=["bands of 1 row", "bands of 2 rows", "images side by side", "cap of 1 byte"],
 )
-def test_conv_blocking_does_not_change_the_result(monkeypatch, cols_bytes, min_cols, max_bytes):
+def test_conv_blocking_does_not_change_the_result(monkeypatch, band, fold, min_cols, cap):
     x, wt = rand(5, 4, 9, 8), rand(6, 2, 3, 3, seed=1)
     args = {"stride": (1, 2), "padding": (1, 1, 2, 0), "groups": 2}
     xt, wtt = rand(5, 4, 3, 4), rand(4, 2, 3, 3, seed=1)
     targs = {"stride": (2, 2), "padding": (1, 0)}
-    monkeypatch.setattr(kernels, "_COLS_BYTES", cols_bytes)
+    monkeypatch.setattr(kernels, "_BAND_BYTES", band)
+    monkeypatch.setattr(kernels, "_FOLD_BYTES", fold)
     monkeypatch.setattr(kernels, "_MIN_COLS", min_cols)
-    monkeypatch.setattr(kernels, "_MAX_COLS_BYTES", max_bytes)
+    monkeypatch.setattr(kernels, "_MAX_COLS_BYTES", cap)
     np.testing.assert_allclose(kernels.conv2d(x, wt, **args), naive.conv2d(x, wt, **args), **TIGHT)
     np.testing.assert_allclose(kernels.conv_transpose2d(xt, wtt, **targs),
                                naive.conv_transpose2d(xt, wtt, **targs), **TIGHT)

@@ -1,6 +1,6 @@
 """Grading a student's answers: a hand-written YAML file in, a grade sheet out.
 
-    student: Kim                  # optional
+    student: s1234567             # optional (a name or student number)
     title: AlexNet shapes         # optional
     network: alexnet              # a bundled name, or a path relative to this file;
                                   # or `spec:` with a whole spec written inline

@@ -251,7 +251,7 @@ questions:
      "unknown pooling 'min'", 2),
     ("questions:\n  - {input: 7x7, kernel: 0, output: 5x5}\n", "invalid value 0", 2),
     ("questions:\n  - {input: 7x7, kernel: 3}\n", "no answer to grade", 2),
-    ("student: Kim\ntitle: nothing\n", "nothing to grade", 1),
+    ("student: s1234567\ntitle: nothing\n", "nothing to grade", 1),
 ])
 def test_errors_name_the_line(answers, text, message, line):
     path = answers(text)

@@ -334,7 +334,6 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
         args = _block_args(entry, declared, kind, i, where, state.file)
         inner = Scope(prefix=instance + ".", input_ref=current, args=args,
                       path=(*scope.path, instance), kinds=(*scope.kinds, kind))
-        inner.local[INPUT] = current
         current = _expand_list(state, definition["layers"], inner, current, (*stack, kind))
         if repeat > 1:
             scope.local[f"{local_name}.{i}"] = instance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .errors import GraphError, Location
+from .errors import GraphError
 from .spec import LayerNode, NetworkSpec
 
 INPUT = "input"
@@ -61,7 +61,3 @@ def topological_nodes(graph: nx.DiGraph) -> list[LayerNode]:
     order = nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["order"])
     return [graph.nodes[name]["node"] for name in order if name != INPUT]
 
-
-def where_of(graph: nx.DiGraph, name: str) -> Location:
-    node = graph.nodes[name]["node"]
-    return node.where if node else Location()

@@ -122,6 +122,11 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+#: pydantic's other bound errors: the key of the bound in the error context, and its words
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+           "less_than": ("lt", "less than")}
+
+
 def describe(error: dict, field: str, value: Any, info: FieldInfo | None = None,
              words: str | None = None) -> tuple[str, str]:
     """What is wrong with ``value`` of ``field`` and how to fix it, in the house style, for
@@ -144,18 +149,12 @@ def describe(error: dict, field: str, value: Any, info: FieldInfo | None = None,
             return f"{got}: must be greater than 0", f"write a whole number ≥ 1{example}"
         return (f"{got}: must be greater than {_number(bound)}",
                 f"give '{field}' a value greater than {_number(bound)}{_default_note(info)}")
-    if kind == "greater_than_equal":
-        bound = _number(ctx.get("ge"))
-        return (f"{got}: must be at least {bound}",
-                f"give '{field}' a value of at least {bound}{_default_note(info)}")
-    if kind == "less_than_equal":
-        bound = _number(ctx.get("le"))
-        return (f"{got}: must be at most {bound}",
-                f"give '{field}' a value of at most {bound}{_default_note(info)}")
-    if kind == "less_than":
-        bound = _number(ctx.get("lt"))
-        return (f"{got}: must be less than {bound}",
-                f"give '{field}' a value less than {bound}{_default_note(info)}")
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        bound = _number(ctx.get(key))
+        return (f"{got}: must be {words} {bound}",
+                f"give '{field}' a value {'of ' if words.startswith('at') else ''}{words} "
+                f"{bound}{_default_note(info)}")
     if kind in ("int_type", "int_parsing", "int_from_float"):
         if isinstance(value, float) and value.is_integer():
             return f"{got}: must be a whole number", f"write `{field}: {int(value)}`"

@@ -188,6 +188,3 @@ class Layer(BaseModel):
             )
         return shape[0]
 
-
-def fields_of(kind: str) -> list[str]:
-    return list(REGISTRY[kind].model_fields)

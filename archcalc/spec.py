@@ -166,10 +166,11 @@ def _exists(path: Path) -> bool:
 def load_spec(spec: str | Path, *, overrides: dict[str, Any] | None = None) -> NetworkSpec:
     """Read, validate and expand a spec file (or bundled name) into a NetworkSpec."""
     path = resolve_path(spec)
-    return parse_spec(read_text(path), file=_display_name(path), overrides=overrides)
+    return parse_spec(read_text(path), file=display_name(path), overrides=overrides)
 
 
-def _display_name(path: Path) -> str:
+def display_name(path: Path) -> str:
+    """How messages name a spec file: bundled ones as specs/NAME.yaml, others as given."""
     try:
         if path.resolve().is_relative_to(BUNDLED_DIR):
             return f"specs/{path.name}"

@@ -149,16 +149,17 @@ def check(file: str, fmt: str, overrides: tuple[str, ...]) -> None:
     import json
 
     from .. import homework
-    from ..spec import resolve_path
+    from ..spec import display_name, resolve_path
     from ..yaml_source import parse_yaml, read_text
 
     path = resolve_path(file)
+    label = display_name(path)
     text = read_text(path)
-    data = parse_yaml(text, str(path))
+    data = parse_yaml(text, label)
     if homework.is_answers(data):
         if overrides:
             raise click.UsageError("--set applies to specs; an answers file says `set:` itself")
-        sheet = homework.grade_data(data, file=str(path), base=path.parent)
+        sheet = homework.grade_data(data, file=label, base=path.parent)
         if fmt == "json":
             click.echo(json.dumps(sheet.as_dict(), indent=2, ensure_ascii=False))
         else:
@@ -168,7 +169,7 @@ def check(file: str, fmt: str, overrides: tuple[str, ...]) -> None:
         from ..analysis import analyze
         from ..errors import ArchcalcError, Location
         from ..expectations import check_expectations
-        from ..spec import load_spec
+        from ..spec import spec_from_data
 
         if not (isinstance(data, dict) and "layers" in data):
             from ..messages import did_you_mean
@@ -178,16 +179,17 @@ def check(file: str, fmt: str, overrides: tuple[str, ...]) -> None:
                         None)
             fix = ("give a spec with an expect: block, or an answers file "
                    "(see examples/homework/)")
-            where = Location(str(path), 1, 1)
+            where = Location(label, 1, 1)
             if typo is not None:
                 mark = data.key_marks[typo]
-                where = Location(str(path), mark.line, mark.column)
+                where = Location(label, mark.line, mark.column)
                 fix = f"did you mean '{did_you_mean(typo, ('layers', 'answers', 'questions'))}:' " \
                       f"instead of '{typo}:'?"
             raise ArchcalcError(
                 "neither a spec (no layers:) nor an answers file (no answers: or questions:)",
                 where=where, fix=fix)
-        analysis = analyze(load_spec(file, overrides=parse_overrides(overrides)))
+        analysis = analyze(spec_from_data(data, file=label,
+                                          overrides=parse_overrides(overrides)))
         results = check_expectations(analysis, source_text=text)
         if fmt == "json":
             click.echo(json.dumps({"file": analysis.spec.file, "name": analysis.name,

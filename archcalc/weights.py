@@ -71,24 +71,15 @@ def connection_mask(row: LayerStats) -> np.ndarray | None:
     return mask_of(row.input_shapes[0][0])
 
 
-def feeds_relu(analysis: Analysis, name: str) -> bool:
-    """Whether the output of ``name`` reaches a ReLU-family activation, looking through
-    normalisation, pooling, dropout, merges and reshapes."""
-    consumers: dict[str, list[LayerStats]] = {}
-    for row in analysis.layers:
-        for source in row.inputs:
-            consumers.setdefault(source, []).append(row)
-    seen, todo = set(), [name]
-    while todo:
-        for row in consumers.get(todo.pop(), []):
-            if row.name in seen:
-                continue
-            seen.add(row.name)
-            if row.layer.rectifier:
-                return True
-            if row.layer.family in TRANSPARENT_FAMILIES:
-                todo.append(row.name)
-    return False
+def layers_feeding_relu(analysis: Analysis) -> set[str]:
+    """Layers whose output reaches a ReLU-family activation, looking through normalisation,
+    pooling, dropout, merges and reshapes (one backward pass over the layers)."""
+    feeds: set[str] = set()
+    for row in reversed(analysis.layers):  # consumers come after their inputs
+        through = row.layer.family in TRANSPARENT_FAMILIES and row.name in feeds
+        if row.layer.rectifier or through:
+            feeds.update(row.inputs)
+    return feeds
 
 
 def _stream(seed: int, key: str) -> np.random.Generator:
@@ -144,12 +135,9 @@ def init_weights(analysis: Analysis, *, seed: int = 0,
                         fix="use a smaller network, or raise the limit if the machine really "
                             "has the memory")
     weights: dict[str, np.ndarray] = {}
-    he_cache: dict[str, bool] = {}
+    he = layers_feeding_relu(analysis)
     for key, tensor in expected_tensors(analysis).items():
-        name = tensor.row.name
-        if name not in he_cache:
-            he_cache[name] = feeds_relu(analysis, name)
-        weights[key] = _init_tensor(tensor, he_cache[name], seed, dtype)
+        weights[key] = _init_tensor(tensor, tensor.row.name in he, seed, dtype)
     return weights
 
 

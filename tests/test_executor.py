@@ -24,7 +24,7 @@ from archcalc.executor import (
     run,
 )
 from archcalc.spec import parse_spec
-from archcalc.weights import init_weights, load_weights, save_weights
+from archcalc.weights import all_finite, init_weights, load_weights, save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -384,6 +384,17 @@ def test_load_errors(tmp_path):
     np.save(tmp_path / "one.npy", np.zeros(3))
     with pytest.raises(ExecError, match="single .npy array"):
         load_weights(tmp_path / "one.npy", analysis)
+
+
+@pytest.mark.parametrize("values, finite", [
+    ([0.5, -2.0, 1e-30], True),
+    ([3e38, 3e38, -1.0], True),  # finite, but their float32 sum overflows to inf
+    ([1.0, np.nan], False),
+    ([np.inf, 1.0], False),
+    ([np.inf, -np.inf], False),  # their sum is NaN
+])
+def test_all_finite_is_exact_even_when_the_sum_overflows(values, finite):
+    assert all_finite(np.array(values, dtype=np.float32)) is finite
 
 
 def test_run_checks_weights_given_in_memory():

@@ -226,8 +226,9 @@ class MemoryEstimate:
     an activation lives from its layer until its last consumer (to the end when kept; the input
     throughout), and a layer's workspace is 2·(inputs + output) for padded copies and
     elementwise temporaries, plus its GEMM temporary: an im2col chunk for a convolution
-    (at most the kernels' chunk size or one output row), the columns of a transposed
-    convolution, the difference tensor of an RBF layer.
+    (at most the kernels' chunk size or one output row) or, on the Winograd path, the
+    transformed weights and one band of tiles (kernels.winograd_workspace); the columns of a
+    transposed convolution; the difference tensor of an RBF layer.
     """
 
     batch: int

@@ -99,6 +99,103 @@ def test_conv2d_random_configs(case, seed):
                                **TIGHT)
 
 
+# ----------------------------------------------------------------------------- Winograd F(2×2, 3×3)
+
+@pytest.fixture
+def winograd_always(monkeypatch):
+    """conv2d takes the Winograd path for every 3×3 stride-1 case, however small."""
+    monkeypatch.setattr(kernels, "_WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(kernels, "_WINOGRAD_MIN_SAVING", 0)
+
+
+# n, c, c_out, h, w, padding, padding mode
+WINOGRAD_CASES = {
+    "even output": (1, 16, 16, 6, 6, (1, 1, 1, 1), "zeros"),
+    "odd output": (2, 17, 18, 5, 7, (1, 1, 1, 1), "zeros"),
+    "asymmetric padding": (2, 20, 16, 9, 4, (0, 2, 1, 0), "zeros"),
+    "no padding, one tile": (3, 16, 33, 4, 4, (0, 0, 0, 0), "zeros"),
+    "2×1 output": (2, 3, 5, 4, 3, (0, 0, 0, 0), "zeros"),
+    "replicate padding": (1, 16, 16, 5, 6, (1, 1, 1, 1), "replicate"),
+}
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES.values(), ids=WINOGRAD_CASES.keys())
+@pytest.mark.parametrize("bias", [False, True], ids=["no bias", "bias"])
+def test_winograd_conv_matches_naive(winograd_always, case, bias):
+    n, c, co, h, w, padding, mode = case
+    x, wt, b = rand(n, c, h, w), rand(co, c, 3, 3, seed=1), rand(co, seed=2) if bias else None
+    ho, wo = h + padding[0] + padding[1] - 2, w + padding[2] + padding[3] - 2
+    assert kernels.uses_winograd(c, co, (3, 3), (1, 1), (1, 1), 1, (ho, wo), n)
+    want = naive.conv2d(x, wt, b, padding=padding, padding_mode=mode)
+    got = kernels.conv2d(x, wt, b, padding=padding, padding_mode=mode)
+    np.testing.assert_allclose(got, want, **TIGHT)
+    assert got.flags.c_contiguous
+    # float32 in, float32 out: the transforms' rounding stays at float32's ~1e-6 relative
+    got32 = kernels.conv2d(x.astype(np.float32), wt.astype(np.float32),
+                           None if b is None else b.astype(np.float32),
+                           padding=padding, padding_mode=mode)
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("table", "most"), [({}, 1), ({}, 3), ({}, 7), ({}, 60), ({17: 2}, 60)],
+                         ids=["1 tile", "3 tiles", "bands of rows", "images side by side",
+                              "by channels"])
+def test_winograd_bands_do_not_change_the_result(winograd_always, monkeypatch, table, most):
+    # 5 images of 7×9 -> 4×5 = 20 tiles each: bands of part of a row, of rows, of whole images
+    monkeypatch.setattr(kernels, "_WINOGRAD_TILES", table)
+    monkeypatch.setattr(kernels, "_WINOGRAD_MAX_TILES", most)
+    x, wt, b = rand(5, 16, 7, 9), rand(4 * 4, 16, 3, 3, seed=1), rand(16, seed=2)
+    args = {"padding": (1, 1, 1, 1)}
+    np.testing.assert_allclose(kernels.conv2d(x, wt, b, **args), naive.conv2d(x, wt, b, **args),
+                               **TIGHT)
+
+
+# saved = N·(9·H'·W' − 16·⌈H'/2⌉·⌈W'/2⌉) multiplications per channel pair; Winograd when
+# saved·√(C·C') ≥ 2²⁰ = 1,048,576 and both C, C' ≥ 64
+@pytest.mark.parametrize(("c", "co", "kernel", "stride", "dilation", "groups", "hw", "n",
+                          "expected"), [
+    (64, 64, (3, 3), (1, 1), (1, 1), 1, 224, 1, True),  # VGG conv1.2: 62,720·4·64 ≫ 2²⁰
+    (256, 512, (3, 3), (1, 1), (1, 1), 1, 28, 1, True),  # VGG conv4.1: (7,056 − 3,136)·362
+    (512, 512, (3, 3), (1, 1), (1, 1), 1, 14, 1, False),  # VGG conv5: (1,764 − 784)·512 < 2²⁰
+    (512, 512, (3, 3), (1, 1), (1, 1), 1, 14, 8, True),  # … but 8·980·512 = 4,014,080
+    (64, 64, (3, 3), (1, 1), (1, 1), 1, 56, 1, False),  # ResNet layer1: 15,680·64 = 1,003,520
+    (64, 64, (3, 3), (1, 1), (1, 1), 1, 56, 2, True),  # … 2,007,040 at batch 2
+    (512, 512, (3, 3), (1, 1), (1, 1), 1, 7, 8, False),  # 8·(441 − 256)·512 = 757,760
+    (32, 32, (3, 3), (1, 1), (1, 1), 1, 224, 8, False),  # too few channels
+    (64, 64, (3, 3), (2, 2), (1, 1), 1, 56, 8, False),
+    (64, 64, (3, 3), (1, 1), (2, 2), 1, 56, 8, False),
+    (64, 64, (3, 3), (1, 1), (1, 1), 64, 56, 8, False),  # depthwise
+    (64, 64, (5, 5), (1, 1), (1, 1), 1, 56, 8, False),
+    (64, 64, (1, 3), (1, 1), (1, 1), 1, 56, 8, False),
+    (512, 512, (3, 3), (1, 1), (1, 1), 1, 1, 1000, False),  # a 1×1 output: 9 − 16 < 0
+])
+def test_which_convolutions_take_the_winograd_path(c, co, kernel, stride, dilation, groups, hw,
+                                                   n, expected):
+    got = kernels.uses_winograd(c, co, kernel, stride, dilation, groups, (hw, hw), n)
+    assert got is expected
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16, 12, 12), (3, 32, 24, 9, 7), (2, 16, 16, 40, 40)],
+                         ids=["one band", "odd, images side by side", "bands of rows"])
+def test_winograd_allocates_no_more_than_its_workspace(winograd_always, shape):
+    """The memory guard charges a conv layer 2·(input + output) + workspace values; the
+    Winograd path's allocations (measured by tracemalloc, which NumPy reports to) stay within."""
+    import tracemalloc
+
+    n, c, co, h, w = shape
+    x, wt, b = rand(n, c, h, w), rand(co, c, 3, 3, seed=1), rand(co, seed=2)
+    budget = (2 * (x.size + n * co * h * w)
+              + kernels.winograd_workspace(c, co, (h, w), n)) * x.itemsize
+    tracemalloc.start()
+    try:
+        kernels.conv2d(x, wt, b, padding=(1, 1, 1, 1))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= budget
+
+
 @pytest.mark.parametrize(
     ("band", "fold", "min_cols", "cap"),
     [(1, 1, 1, 1 << 20), (3000, 1, 20, 1 << 20), (1, 1 << 20, 64, 1 << 20), (1, 1, 1, 1)],

@@ -185,9 +185,18 @@ class Conv2d(Layer):
         return window_field(fields[0], self.window, inferred)
 
     def workspace(self, ins, out, *, batch, chunk):
-        """im2col columns: C·F_h·F_w values per output position, in blocks of ``chunk``."""
-        kh, kw = to_pair(self.kernel_size)
-        one_row = ins[0][0] * kh * kw * out[2]
+        """Winograd's tiles and products where conv2d takes that path (see
+        kernels.winograd_workspace); otherwise im2col columns, C·F_h·F_w values per output
+        position, in blocks of ``chunk``."""
+        from .. import kernels
+
+        c = ins[0][0]
+        window = self.window
+        if kernels.uses_winograd(c, self.out_channels, window.kernel, window.stride,
+                                 window.dilation, self.groups, out[1:], batch):
+            return kernels.winograd_workspace(c, self.out_channels, out[1:], batch)
+        kh, kw = window.kernel
+        one_row = c * kh * kw * out[2]
         return min(batch * one_row * out[1], max(chunk, one_row))
 
     def connection_mask(self, in_channels: int):

@@ -5,6 +5,9 @@
 Prints the large square ``np.matmul`` rate (GFLOP/s) and, for a few VGG/ResNet layer shapes at
 batch 1 and 8, conv2d's achieved rate (2·MACs / time) as a fraction of it: the ratio of medians
 over the runs and, beside it, the ratio of the best runs (what an idle machine would show).
+For the layers conv2d runs by Winograd F(2×2, 3×3) ("path" W) that rate is an effective one:
+2·MACs counts the direct algorithm's multiplications, 2.25× what Winograd performs; the "im2col"
+column times the same layer on the im2col + GEMM path, as a fraction of matmul's rate.
 ``--alternatives`` also times the conv strategies kernels.py does not use (NHWC im2col,
 shifted-GEMM accumulation), so the choice can be re-checked on another machine; ``--torch`` adds
 PyTorch's conv2d for reference (timed last: its OpenMP threads spin and would slow OpenBLAS).
@@ -27,9 +30,13 @@ from archcalc import kernels
 
 # name, C_in, H (= W), C_out, kernel, stride, padding
 SHAPES = [
+    ("conv3x3 224×224×64→64 p1", 64, 224, 64, 3, 1, 1),
     ("conv3x3 56×56×64→64 p1", 64, 56, 64, 3, 1, 1),
+    ("conv3x3 56×56×256→256 p1", 256, 56, 256, 3, 1, 1),
     ("conv3x3 28×28×128→128 p1", 128, 28, 128, 3, 1, 1),
     ("conv3x3 14×14×256→256 p1", 256, 14, 256, 3, 1, 1),
+    ("conv3x3 14×14×512→512 p1", 512, 14, 512, 3, 1, 1),
+    ("conv3x3 7×7×512→512 p1", 512, 7, 512, 3, 1, 1),
     ("conv1x1 14×14×256→1024", 256, 14, 1024, 1, 1, 0),
     ("conv7x7/2 224×224×3→64 p3", 3, 224, 64, 7, 2, 3),
 ]
@@ -131,18 +138,28 @@ def main() -> None:
         for n in (1, 8):
             x = rng.standard_normal((n, c, h, h), dtype=np.float32)
             w = rng.standard_normal((co, c, k, k), dtype=np.float32)
-            cases.append((name, n, x, w, s, p, 2 * n * co * ho * ho * c * k * k))
+            cases.append((name, n, x, w, s, p, ho, 2 * n * co * ho * ho * c * k * k))
 
     print("conv2d GFLOP/s (median) and as a fraction of matmul's: median/median, best/best")
-    header = f"{'layer':<28}{'N':>3}{'GFLOP/s':>9}{'median':>8}{'best':>6}"
+    header = f"{'layer':<28}{'N':>3}{'path':>5}{'GFLOP/s':>9}{'median':>8}{'best':>6}{'im2col':>8}"
     if args.alternatives:
         header += f"{'nhwc':>8}{'shifted':>9}  (median)"
     print(header)
     ours = []
-    for name, n, x, w, s, p, flop in cases:
+    for name, n, x, w, s, p, ho, flop in cases:
         med, best = rates(flop, timings(runs, kernels.conv2d, x, w, stride=s, padding=(p,) * 4))
         ours.append(med)
-        line = f"{name:<28}{n:>3}{med:>9.1f}{med / mm_med:>8.2f}{best / mm_best:>6.2f}"
+        winograd = kernels.uses_winograd(x.shape[1], w.shape[0], w.shape[2:], (s, s), (1, 1), 1,
+                                         (ho, ho), n)
+        line = (f"{name:<28}{n:>3}{'W' if winograd else 'G':>5}{med:>9.1f}{med / mm_med:>8.2f}"
+                f"{best / mm_best:>6.2f}")
+        if winograd:
+            xp, out_hw = kernels.pad2d(x, (p,) * 4), x.shape[2:]
+            med_gemm, _ = rates(flop, timings(runs, kernels._conv_gemm, xp, w, 1, (s, s), (1, 1),
+                                              out_hw))
+            line += f"{med_gemm / mm_med:>8.2f}"
+        else:
+            line += f"{'-':>8}"
         if args.alternatives:
             med_alt, _ = rates(flop, timings(runs, conv_nhwc, x, w, s, p))
             line += f"{med_alt / mm_med:>8.2f}"
@@ -162,7 +179,7 @@ def main() -> None:
 
         print(f"torch {torch.__version__} conv2d, {torch.get_num_threads()} threads; "
               "time(kernels) / time(torch), medians:")
-        for (name, n, x, w, s, p, flop), rate in zip(cases, ours, strict=True):
+        for (name, n, x, w, s, p, _, flop), rate in zip(cases, ours, strict=True):
             xt, wt = torch.from_numpy(x), torch.from_numpy(w)
             with torch.no_grad():
                 med, _ = rates(flop, timings(runs, torch.nn.functional.conv2d, xt, wt, stride=s,

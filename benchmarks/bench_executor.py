@@ -16,7 +16,9 @@ same seed) and the same input:
   runs the forward pass twice and reads its peak resident size.
 
 Reported: time per image (median of the runs), achieved GFLOP/s = 2·MACs (from the analysis) /
-time, as a fraction of the matmul rate, for the conv layers and for the whole network; peak
+time, as a fraction of the matmul rate, for the conv layers (also split by the path conv2d
+takes: im2col + GEMM, or Winograd F(2×2, 3×3), whose rate is effective: it counts the direct
+algorithm's multiplications, 2.25× what it performs) and for the whole network; peak
 resident memory during the forward passes (/proc/self/status VmHWM, reset through
 /proc/self/clear_refs after the weights and input exist; also reported as the increase over
 the resident size before the first pass); the outputs of both compared at atol = rtol = 1e-4,
@@ -229,11 +231,16 @@ def child_time(args) -> dict:
     if netw is not None:
         tout = netw(xt, keep=keep)
     conv = [row for row in analysis.layers if row.kind == "conv2d"]
-    conv_macs = sum(row.macs for row in conv) * args.batch
-    conv_time = statistics.median(sum(times[row.name] for row in conv) for times in layer_runs)
+    winograd = [row for row in conv
+                if row.layer.takes_winograd(list(row.input_shapes), row.output_shape, args.batch)]
     result = {"times": ours, "matmul_gflops": matmul.median, "matmul_samples": matmul.rates,
-              "conv_gflops": 2 * conv_macs / conv_time / 1e9 if conv_time else None,
-              "threads": _blas_threads(), "compared": keep}
+              "threads": _blas_threads(), "compared": keep,
+              "conv_layers": len(conv), "winograd_layers": len(winograd)}
+    for key, rows in [("conv", conv), ("winograd", winograd),
+                      ("im2col", [row for row in conv if row not in winograd])]:
+        macs = sum(row.macs for row in rows) * args.batch
+        seconds = statistics.median(sum(times[row.name] for row in rows) for times in layer_runs)
+        result[f"{key}_gflops"] = 2 * macs / seconds / 1e9 if seconds else None
     if netw is not None:
         import torch
 
@@ -305,8 +312,9 @@ def bench(args) -> list[dict]:
                    "ms_per_image": 1000 * t / batch,
                    "gflops": 2 * analysis.totals.macs * batch / t / 1e9, **timing, **memory}
             row["net_fraction"] = row["gflops"] / timing["matmul_gflops"]
-            row["conv_fraction"] = (timing["conv_gflops"] / timing["matmul_gflops"]
-                                    if timing["conv_gflops"] else None)
+            for key in ("conv", "winograd", "im2col"):
+                rate = timing[f"{key}_gflops"]
+                row[f"{key}_fraction"] = rate / timing["matmul_gflops"] if rate else None
             if args.torch:
                 theirs = spawn("torch-memory", net, batch, args)
                 tt = statistics.median(timing["torch_times"])
@@ -319,10 +327,23 @@ def bench(args) -> list[dict]:
     return results
 
 
+def _paths(r: dict) -> str:
+    """The conv layers' rates by path: im2col + GEMM, and Winograd's effective rate (2·MACs of
+    the direct algorithm per second, though Winograd multiplies 2.25× less)."""
+    n_wino = r["winograd_layers"]
+    parts = []
+    if r["conv_layers"] > n_wino:
+        parts.append(f"{r['conv_layers'] - n_wino} by im2col {r['im2col_fraction']:.0%}")
+    if n_wino:
+        parts.append(f"{n_wino} by Winograd {r['winograd_fraction']:.0%} effective")
+    return ", ".join(parts)
+
+
 def _line(r: dict) -> str:
     text = (f"{r['net']:>9} batch {r['batch']}: {r['ms_per_image']:8.1f} ms/image, "
             f"{r['gflops']:6.1f} GFLOP/s = {r['net_fraction']:.0%} of matmul "
-            f"({r['matmul_gflops']:.1f}); conv layers {r['conv_fraction']:.0%}; "
+            f"({r['matmul_gflops']:.1f}); conv layers {r['conv_fraction']:.0%} "
+            f"({_paths(r)}); "
             f"peak RSS {_mib(r['peak_rss'])} (+{_mib(r['peak_rss'] - r['rss_before'])}); "
             f"BLAS threads: {r['threads']}")
     if "torch_times" in r:

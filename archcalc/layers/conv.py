@@ -184,6 +184,15 @@ class Conv2d(Layer):
                         inferred: Inferred) -> ReceptiveField:
         return window_field(fields[0], self.window, inferred)
 
+    def takes_winograd(self, ins: list[Shape], out: Shape, batch: int) -> bool:
+        """Whether the executor runs this layer by Winograd F(2×2, 3×3) (kernels.uses_winograd)
+        rather than im2col + GEMM."""
+        from .. import kernels
+
+        window = self.window
+        return kernels.uses_winograd(ins[0][0], self.out_channels, window.kernel, window.stride,
+                                     window.dilation, self.groups, out[1:], batch)
+
     def workspace(self, ins, out, *, batch, chunk):
         """Winograd's tiles and products where conv2d takes that path (see
         kernels.winograd_workspace); otherwise im2col columns, C·F_h·F_w values per output
@@ -191,11 +200,9 @@ class Conv2d(Layer):
         from .. import kernels
 
         c = ins[0][0]
-        window = self.window
-        if kernels.uses_winograd(c, self.out_channels, window.kernel, window.stride,
-                                 window.dilation, self.groups, out[1:], batch):
+        if self.takes_winograd(ins, out, batch):
             return kernels.winograd_workspace(c, self.out_channels, out[1:], batch)
-        kh, kw = window.kernel
+        kh, kw = self.window.kernel
         one_row = c * kh * kw * out[2]
         return min(batch * one_row * out[1], max(chunk, one_row))
 

@@ -520,6 +520,13 @@ def test_cli_run_prints_table_topk_and_totals(spec_file):
         assert column in out
 
 
+def test_cli_run_of_one_layer_says_so_in_the_singular():
+    result = invoke("one_by_one", "--top-k", 0)
+    assert result.exit_code == 0, result.output
+    assert ("checked: the layer's output shape and parameter count agree with the analysis"
+            in result.output)
+
+
 def test_cli_save_and_reload_weights_and_activations(spec_file, tmp_path):
     w, acts = tmp_path / "w.npz", tmp_path / "a.npz"
     assert invoke(spec_file, "--seed", 4, "--save-weights", w).exit_code == 0

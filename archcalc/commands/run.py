@@ -133,8 +133,9 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
               f"with checks and statistics ({layer_seconds * 1000 / n:,.1f} ms per example); "
               f"weights {weights_how} in {weights_seconds * 1000:,.0f} ms", markup=False)
     out.print(f"memory estimate: {estimate.breakdown()}", markup=False)
-    out.print(f"checked: all {len(records)} layers' output shapes and parameter counts agree "
-              "with the analysis", markup=False)
+    checked = ("the layer's output shape and parameter count agree" if len(records) == 1 else
+               f"all {len(records)} layers' output shapes and parameter counts agree")
+    out.print(f"checked: {checked} with the analysis", markup=False)
     nonfinite = [r["name"] for r in records if not r["finite"]]
     if nonfinite:
         out.print(f"[yellow]warning:[/] NaN or infinite values first appear in "

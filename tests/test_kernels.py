@@ -151,6 +151,17 @@ def test_winograd_bands_do_not_change_the_result(winograd_always, monkeypatch, t
                                **TIGHT)
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 6), co=st.integers(1, 6), h=st.integers(3, 11),
+       w=st.integers(3, 11), seed=st.integers(0, 2**16))
+def test_winograd_equals_im2col_on_random_shapes(n, c, co, h, w, seed):
+    """The two conv paths, one against the other, on any valid (padded) input size."""
+    xp, wt = rand(n, c, h, w, seed=seed), rand(co, c, 3, 3, seed=seed + 1)
+    out_hw = (h - 2, w - 2)
+    np.testing.assert_allclose(kernels._conv_winograd(xp, wt, out_hw),
+                               kernels._conv_gemm(xp, wt, 1, (1, 1), (1, 1), out_hw), **TIGHT)
+
+
 # saved = N·(9·H'·W' − 16·⌈H'/2⌉·⌈W'/2⌉) multiplications per channel pair; Winograd when
 # saved·√(C·C') ≥ 2²⁰ = 1,048,576 and both C, C' ≥ 64
 @pytest.mark.parametrize(("c", "co", "kernel", "stride", "dilation", "groups", "hw", "n",

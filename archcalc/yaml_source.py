@@ -195,8 +195,33 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode) -> object:
         text = node.value
+        tag = _explicit_tag(node)
+        if tag is not None:
+            return self._tagged(node, tag)
         if node.style in ("'", '"', "|", ">"):  # quoted or block text stays text
             return text
+        return self._plain(node)
+
+    def _tagged(self, node: yaml.ScalarNode, tag: str) -> object:
+        """A scalar with an explicit core tag (``!!int "32"``, ``!!str 16``): the tag decides,
+        read by the same rules as plain scalars; a value the tag cannot hold is an error."""
+        kind = tag.removeprefix("tag:yaml.org,2002:")
+        if kind in ("str", "timestamp"):
+            return node.value
+        value = self._plain(node)
+        if kind == "float" and type(value) is int:
+            value = float(value)
+        wanted = {"int": int, "float": float, "bool": bool, "null": type(None)}.get(kind)
+        if wanted is None or type(value) is not wanted:
+            example = {"int": "!!int 32", "float": "!!float 0.5", "bool": "!!bool true",
+                       "null": "!!null ~", "map": "!!map {k: v}", "seq": "!!seq [1, 2]"}[kind]
+            raise self.error(node, f"'{node.value}' is not a valid !!{kind} value",
+                             f"write the value the tag names (e.g. {example}), or drop the tag")
+        return value
+
+    def _plain(self, node: yaml.ScalarNode) -> object:
+        """A plain (unquoted) scalar by YAML 1.2's core schema: null, bool, int, float or text."""
+        text = node.value
         if text in ("", "~", "null", "Null", "NULL"):
             return None
         if text in ("true", "True", "TRUE"):
@@ -215,6 +240,19 @@ class _Builder:
         if text in _SPECIAL_FLOATS:
             return _SPECIAL_FLOATS[text]
         return text
+
+
+#: resolves the tag a scalar would get without one (PyYAML's YAML 1.1 rules; only compared)
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _explicit_tag(node: yaml.ScalarNode) -> str | None:
+    """The tag written on a scalar, or None. The composer stores only the resolved tag, so a
+    tag counts as written when it differs from what the scalar would resolve to untagged."""
+    quoted = node.style in ("'", '"', "|", ">")
+    implicit = ("tag:yaml.org,2002:str" if quoted else
+                _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False)))
+    return node.tag if node.tag != implicit else None
 
 
 def _check_depth(text: str, file: str) -> None:

@@ -115,6 +115,34 @@ def test_object_tags_are_refused(tag, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(("text", "value"), [
+    ('!!int "32"', 32),  # the tag wins over the quotes
+    ("!!str 16", "16"),  # … and over the plain scalar's own type
+    ("!!str true", "true"),
+    ("!!float 3", 3.0),
+    ('!!float "1e-5"', 1e-5),
+    ("!!bool 'false'", False),
+    ('!!null ""', None),
+    ("!!timestamp 2001-12-14", "2001-12-14"),  # kept as the text written, like a plain date
+    ("!!int 32", 32),  # the tag a plain scalar would get anyway
+])
+def test_explicit_core_tags_are_applied(text, value):
+    got = parse(f"a: {text}\n")["a"]
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("!!int 'x'", "t.yaml:1:4: 'x' is not a valid !!int value. Fix: write the value the tag "
+                  "names (e.g. !!int 32), or drop the tag."),
+    ("!!int 1.5", "t.yaml:1:4: '1.5' is not a valid !!int value."),
+    ("!!bool 'yes'", "t.yaml:1:4: 'yes' is not a valid !!bool value."),
+    ("!!map x", "t.yaml:1:4: 'x' is not a valid !!map value. Fix: write the value the tag "
+                "names (e.g. !!map {k: v}), or drop the tag."),
+])
+def test_a_value_its_tag_cannot_hold_is_refused(text, message):
+    assert error(f"a: {text}\n").startswith(message)
+
+
 def test_merge_keys_are_refused():
     assert error("a: &x {k: 1}\nb: {<<: *x}\n").startswith(
         "t.yaml:2:5: YAML merge keys ('<<') are not supported.")

@@ -159,8 +159,9 @@ def all_finite(array: np.ndarray) -> bool:
 
 
 def check_weights(weights: Mapping[str, np.ndarray], analysis: Analysis, *,
-                  source: str | None = None) -> None:
-    """Every expected key present with the right shape, no unknown keys, real finite numbers."""
+                  source: str | None = None, finite: bool = True) -> None:
+    """Every expected key present with the right shape, no unknown keys, real numbers, and
+    (unless ``finite`` is False) finite ones (see ``check_finite``)."""
     expected = expected_tensors(analysis)
     where = Location(source) if source else None
     for key in weights:
@@ -186,7 +187,14 @@ def check_weights(weights: Mapping[str, np.ndarray], analysis: Analysis, *,
         if kind not in ("f", "i", "u"):
             raise ExecError(f"weight '{key}' has dtype {getattr(array, 'dtype', type(array))}, "
                             "not real numbers", where=where, fix="store float32 or float64 arrays")
-        if kind == "f" and not all_finite(array):
+    if finite:
+        check_finite(weights, where)
+
+
+def check_finite(weights: Mapping[str, np.ndarray], where: Location | None = None) -> None:
+    """ExecError naming the first tensor that holds NaN or ±∞ (reading every weight once)."""
+    for key, array in weights.items():
+        if array.dtype.kind == "f" and not all_finite(array):
             bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
             raise ExecError(f"weight '{key}' holds {bad:,} NaN or infinite values", where=where,
                             fix="replace them with finite numbers")

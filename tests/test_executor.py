@@ -397,6 +397,23 @@ def test_all_finite_is_exact_even_when_the_sum_overflows(values, finite):
     assert all_finite(np.array(values, dtype=np.float32)) is finite
 
 
+def test_run_names_a_non_finite_weight_that_spoils_the_output():
+    analysis = net("- {type: conv2d, name: conv1, out_channels: 2, kernel_size: 3}")
+    weights = init_weights(analysis)
+    weights["conv1.bias"] = np.array([0.0, np.inf], np.float32)
+    with pytest.raises(ExecError, match=r"weight 'conv1.bias' holds 1 NaN or infinite values"):
+        run(analysis, rand((1, 3, 16, 16)), weights)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_run_lets_finite_weights_overflow_float32():
+    # 3·3·3 inputs of 1 times weights of 1e38: each output is 27·1e38 > 3.4e38, float32's max
+    analysis = net("- {type: conv2d, name: conv1, out_channels: 1, kernel_size: 3, bias: false}")
+    weights = {"conv1.weight": np.full((1, 3, 3, 3), 1e38, np.float32)}
+    out = run(analysis, np.ones((1, 3, 16, 16), np.float32), weights, keep="outputs")
+    assert np.isposinf(out["conv1"]).all()
+
+
 def test_run_checks_weights_given_in_memory():
     analysis = net("- {type: conv2d, name: conv1, out_channels: 2, kernel_size: 3}")
     with pytest.raises(ExecError, match="'conv1.bias' is missing"):

@@ -212,12 +212,13 @@ class _Builder:
         if kind == "float" and type(value) is int:
             value = float(value)
         wanted = {"int": int, "float": float, "bool": bool, "null": type(None)}.get(kind)
-        if wanted is None or type(value) is not wanted:
-            example = {"int": "!!int 32", "float": "!!float 0.5", "bool": "!!bool true",
-                       "null": "!!null ~", "map": "!!map {k: v}", "seq": "!!seq [1, 2]"}[kind]
-            raise self.error(node, f"'{node.value}' is not a valid !!{kind} value",
-                             f"write the value the tag names (e.g. {example}), or drop the tag")
-        return value
+        if wanted is not None and type(value) is wanted:
+            return value
+        example = {"int": "!!int 32", "float": "!!float 0.5", "bool": "!!bool true",
+                   "null": "!!null ~", "map": "!!map {k: v}", "seq": "!!seq [1, 2]"}.get(kind)
+        raise self.error(node, f"'{node.value}' is not a valid !!{kind} value",
+                         f"write the value the tag names (e.g. {example}), or drop the tag"
+                         if example else "drop the tag")
 
     def _plain(self, node: yaml.ScalarNode) -> object:
         """A plain (unquoted) scalar by YAML 1.2's core schema: null, bool, int, float or text."""

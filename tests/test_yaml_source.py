@@ -138,6 +138,7 @@ def test_explicit_core_tags_are_applied(text, value):
     ("!!bool 'yes'", "t.yaml:1:4: 'yes' is not a valid !!bool value."),
     ("!!map x", "t.yaml:1:4: 'x' is not a valid !!map value. Fix: write the value the tag "
                 "names (e.g. !!map {k: v}), or drop the tag."),
+    ("!!merge x", "t.yaml:1:4: 'x' is not a valid !!merge value. Fix: drop the tag."),
 ])
 def test_a_value_its_tag_cannot_hold_is_refused(text, message):
     assert error(f"a: {text}\n").startswith(message)

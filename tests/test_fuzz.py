@@ -108,6 +108,8 @@ def seed_texts() -> list[str]:
 SEEDS = seed_texts()
 SEED_DATA = [yaml.safe_load(text) for text in SEEDS]
 KINDS = sorted(REGISTRY)
+#: YAML core tags, which a scalar may carry (a mismatch is an error, never a traceback)
+CORE_TAGS = ["int", "str", "float", "bool", "null", "map", "seq", "merge", "timestamp"]
 WORDS = ["input", "conv1", "fc8", "stage1", "stage1.1", "relu", "$width", "$out", "$nope", "same",
          "valid", "exact", "floor", "ceil", "", " ", "on", "no", "1e-5", "~", "type", "block",
          "layers", "*a", "&a", "224x224x3", *KINDS]
@@ -210,7 +212,8 @@ def corrupt_text(text: str, rng: random.Random) -> str:
         elif op == 2:
             text = text[:at] + rng.choice(["\t", "[", "]", "{", "}", ":", "-", "'", '"', "&a ",
                                            "*a", "!!python/name:os.system ", "\x00", "\x07",
-                                           "\u2028", "#", "---\n", "<<: ", "? ", "|\n"]) + text[at:]
+                                           "\u2028", "#", "---\n", "<<: ", "? ", "|\n",
+                                           *(f"!!{t} " for t in CORE_TAGS)]) + text[at:]
         elif op == 3:
             text = text[:at] + chr(rng.randrange(1, 0x3000)) + text[at + 1:]
         else:

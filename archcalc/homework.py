@@ -518,7 +518,10 @@ def _grade_question(item: SourceDict, number: int, file: str, where: Location) -
                                 where=_where(file, item.key_marks[key], field=key),
                                 fix=_unknown_key(str(key), QUESTION_KEYS, "question keys"))
     layer, input_shape, rounding = _question_layer(item, file, where)
-    work = calc.work_out(layer, input_shape, rounding=rounding)
+    try:
+        work = calc.work_out(layer, input_shape, rounding=rounding)
+    except ArchcalcError as exc:  # not a size that fails to fit: e.g. groups vs channels
+        raise exc.located(where) from None
     subject = str(item.get("id", f"Q{number}"))
     subject += f" ({shape_text(input_shape)}, {layer.label()})"
     answers = [(k, v) for k, v in item.items()

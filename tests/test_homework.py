@@ -252,6 +252,9 @@ questions:
     ("questions:\n  - {input: 7x7, kernel: 0, output: 5x5}\n", "invalid value 0", 2),
     ("questions:\n  - {input: 7x7, kernel: 3}\n", "no answer to grade", 2),
     ("student: s1234567\ntitle: nothing\n", "nothing to grade", 1),
+    # not a size problem: 2 groups cannot split 3 input channels
+    ("questions:\n  - {input: 7x7x3, kernel: 3, groups: 2, filters: 4, output: 5x5}\n",
+     "groups=2 does not divide in_channels=3", 2),
 ])
 def test_errors_name_the_line(answers, text, message, line):
     path = answers(text)

@@ -76,7 +76,7 @@ def run(analysis: Analysis, x: np.ndarray, weights: Mapping[str, np.ndarray] | N
     estimate = estimate_memory(analysis, batch=x.shape[0], dtype=x.dtype, keep=kept)
     check_memory(estimate, max_memory)
     if weights is None:
-        weights = init_weights(analysis, seed=seed, dtype=x.dtype)
+        weights = init_weights(analysis, seed=seed, dtype=x.dtype, max_memory=max_memory)
     else:
         check_weights(weights, analysis, finite=False)
     values: dict[str, np.ndarray] = {"input": x}

@@ -479,6 +479,23 @@ def test_memory_guard_limit_is_overridable():
     assert run(analysis, x, max_memory=parse_bytes("1GiB"))["c"].shape == (4, 8, 14, 14)
 
 
+def test_max_memory_also_lifts_the_weights_limit(monkeypatch, spec_file):
+    # with a default limit of 100 bytes, the 8·3·3·3 + 8 = 224 float32 weights (896 bytes) fit
+    # only under the limit the caller gives; init_weights once ignored it and refused
+    from archcalc import executor
+
+    monkeypatch.setattr(executor, "DEFAULT_LIMIT", 100)
+    analysis = net("- {type: conv2d, name: c, out_channels: 8, kernel_size: 3}")
+    x = rand((1, 3, 16, 16))
+    with pytest.raises(ExecError, match="exceeds the default limit"):
+        run(analysis, x)
+    assert run(analysis, x, max_memory=parse_bytes("1GiB"))["c"].shape == (1, 8, 14, 14)
+    # the CLI: weights initialised by the command itself, under --max-memory
+    assert invoke(spec_file, "--top-k", 0).exit_code != 0
+    result = invoke(spec_file, "--top-k", 0, "--max-memory", "1GiB")
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("text, value", [
     ("4GiB", 4 * 2**30), ("512MiB", 512 * 2**20), ("2GB", 2 * 10**9), ("1.5G", 1_500_000_000),
     ("1000", 1000), ("64kib", 65536), (123, 123),

@@ -105,7 +105,7 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
         weights = load_weights(weights_file, analysis)
         weights_how = f"from {weights_file}"
     else:
-        weights = init_weights(analysis, seed=seed, dtype=dtype)
+        weights = init_weights(analysis, seed=seed, dtype=dtype, max_memory=max_memory)
         weights_how = f"initialised from seed {seed}"
     weights_seconds = time.perf_counter() - start
 

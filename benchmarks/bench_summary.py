@@ -6,12 +6,13 @@
 2. The engine (load_spec + analyze, in process) on generated chains of 1,000 to 10,000
    layers: time per layer should stay flat if the engine is linear.
 
-Run: .venv/bin/python benchmarks/bench_summary.py [--runs N]
+Run: .venv/bin/python benchmarks/bench_summary.py [--runs N] [--no-gc]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,9 @@ def chain_spec(layers: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def engine_time(layers: int, runs: int) -> float:
+def engine_time(layers: int, runs: int, collect: bool = True) -> float:
+    """Median seconds to load and analyse a chain of ``layers``; ``collect=False`` turns
+    Python's garbage collector off while timing."""
     from archcalc.analysis import analyze
     from archcalc.spec import load_spec
 
@@ -48,15 +51,22 @@ def engine_time(layers: int, runs: int) -> float:
         path.write_text(chain_spec(layers))
         times = []
         for _ in range(runs):
-            start = time.perf_counter()
-            analyze(load_spec(path))
-            times.append(time.perf_counter() - start)
+            if not collect:
+                gc.disable()
+            try:
+                start = time.perf_counter()
+                analyze(load_spec(path))
+                times.append(time.perf_counter() - start)
+            finally:
+                gc.enable()
     return statistics.median(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--no-gc", action="store_true",
+                        help="time the engine with the garbage collector off")
     args = parser.parse_args()
     python = sys.executable
     script = str(Path(python).with_name("archcalc"))
@@ -72,7 +82,7 @@ def main() -> None:
     print("\nengine (load_spec + analyze) on generated chains:")
     per_layer = {}
     for n in (1_000, 2_500, 5_000, 10_000):
-        seconds = engine_time(n, max(3, args.runs // 2))
+        seconds = engine_time(n, max(3, args.runs // 2), collect=not args.no_gc)
         per_layer[n] = seconds / n
         print(f"  {n:6,} layers  {seconds * 1000:8.1f} ms  {per_layer[n] * 1e6:6.1f} µs/layer")
     print(f"per-layer cost 10,000 vs 1,000 layers: {per_layer[10_000] / per_layer[1_000]:.2f}× "

@@ -76,19 +76,18 @@ def expand(data: SourceDict, params: dict[str, Any], file: str) -> tuple[list[La
     top = Scope(prefix="", input_ref=INPUT, args=params)
     last = _expand_list(state, data["layers"], top, INPUT, stack=())
     nodes = _resolve(state)
-    outputs_raw = data.get("outputs")
-    if outputs_raw:
-        outputs = []
-        for i, ref in enumerate(outputs_raw):
-            where = Location(file, *_item_mark(outputs_raw, i), field="outputs")
-            if isinstance(ref, str) and top.local.get(ref) in state.dropped:  # off by `if:`
-                continue
-            outputs.append(_lookup(state, _subst(ref, top, where, file), top, where))
-        if last not in outputs:
-            outputs.append(_follow(state, last, Location(file)))
-    else:
-        outputs = [_follow(state, last, Location(file))]
-    return nodes, list(dict.fromkeys(outputs))
+    outputs_raw = data.get("outputs") or []
+    outputs = []
+    for i, ref in enumerate(outputs_raw):
+        where = Location(file, *_item_mark(outputs_raw, i), field="outputs")
+        ref = _subst(ref, top, where, file)
+        if not isinstance(ref, str):
+            _lookup(state, ref, top, where)  # reports the bad reference
+        name = _name_in_scope(state, ref, top, where)
+        if name not in state.dropped:  # an output switched off by `if:` is left out
+            outputs.append(_follow(state, name, where))
+    final = _follow(state, last, Location(file))  # the main output: always the last one
+    return nodes, [*dict.fromkeys(o for o in outputs if o != final), final]
 
 
 def _item_mark(items: Any, i: int) -> tuple[int | None, int | None]:

@@ -132,6 +132,47 @@ outputs: [aux_fc]
         parse_spec(text, file="t.yaml", overrides={"auxx": True})
 
 
+def test_main_output_is_the_last_layer_whatever_the_order_of_outputs(analyse_text):
+    text = """
+name: t
+input: [1, 8, 8]
+layers:
+  - {type: conv2d, name: a, out_channels: 2, kernel_size: 3}
+  - {type: global_avg_pool2d, name: b, inputs: [a]}
+  - {type: conv2d, name: c, inputs: [a], out_channels: 4, kernel_size: 1}
+outputs: [%s]
+"""
+    for listed in ("c, b", "b, c", "b"):
+        analysis = analyse_text(text % listed)
+        assert analysis.outputs == ("b", "c")
+        # c: a 1×1 conv to 4 channels of a's 8 − 3 + 1 = 6 × 6 map; b: a's 2 channels, 1×1
+        assert analysis.output.name == "c" and analysis.output.output_shape == (4, 6, 6)
+        assert analysis.layer("b").output_shape == (2, 1, 1)
+
+
+def test_an_output_switched_off_inside_a_block_is_left_out():
+    text = """
+name: t
+input: [1, 8, 8]
+params: {side: false}
+blocks:
+  blk:
+    params: {side: false}
+    layers:
+      - {type: conv2d, name: c, out_channels: 2, kernel_size: 3}
+      - {type: global_avg_pool2d, name: side, if: $side}
+      - {type: relu, name: r, inputs: [c]}
+layers:
+  - {block: blk, name: s, args: {side: $side}}
+  - {type: conv2d, name: last, out_channels: 4, kernel_size: 1}
+outputs: [s.side]
+"""
+    # like a switched-off top-level output (test above), not s.side's input s.c in its place
+    assert parse_spec(text, file="t.yaml").output_names == ("last",)
+    on = parse_spec(text, file="t.yaml", overrides={"side": True})
+    assert on.output_names == ("s.side", "last")
+
+
 def test_network_rounding_applies_to_every_layer(analyse_text):
     text = """
 name: t

@@ -265,7 +265,7 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
     col_bytes = c * kh * kw * xp.itemsize
     view = _windows(xp, (kh, kw), stride, dilation, out_hw)  # (N, C, kh, kw, H', W')
     if hw >= _MIN_COLS:  # one image at a time, in bands of rows; the GEMM writes them in place
-        rows = max(1, min(_BAND_BYTES, _MAX_COLS_BYTES) // col_bytes // wo)
+        rows = min(ho, max(1, min(_BAND_BYTES, _MAX_COLS_BYTES) // col_bytes // wo))
         buf = np.empty(c * kh * kw * rows * wo, dtype=xp.dtype)
         flat = out.reshape(n, g, cog, hw)
         for i in range(n):

@@ -207,6 +207,47 @@ def test_winograd_allocates_no_more_than_its_workspace(winograd_always, shape):
     assert peak <= budget
 
 
+# n, c, c_out, h, w, kernel, stride, padding, groups
+IM2COL_CASES = {
+    "one band, capped at the image": (1, 3, 8, 32, 32, 3, 1, 1, 1),
+    "bands of rows, grouped": (2, 4, 6, 48, 48, (3, 5), 1, 0, 2),
+    "strided": (2, 3, 4, 61, 51, 3, 2, 1, 1),
+    "images side by side": (8, 3, 8, 12, 12, 3, 1, 1, 1),
+    "1×1, strided": (2, 8, 4, 31, 31, 1, 2, 0, 1),
+}
+
+
+@pytest.mark.parametrize("case", IM2COL_CASES.values(), ids=IM2COL_CASES.keys())
+def test_im2col_allocates_no_more_than_its_workspace(case):
+    """As for Winograd: the memory guard's 2·(input + output) + workspace for a conv layer
+    (estimate_memory of a one-layer network) bounds what the im2col path allocates. A band of
+    rows once took the full _BAND_BYTES (16 MiB) even for a 32×32 image needing 0.11 MiB."""
+    import tracemalloc
+
+    from archcalc.analysis import analyze
+    from archcalc.executor import estimate_memory
+    from archcalc.spec import parse_spec
+
+    n, c, co, h, w, kernel, stride, padding, groups = case
+    kernel = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    spec = (f"name: t\ninput: [{c}, {h}, {w}]\nlayers:\n  - {{type: conv2d, name: c, "
+            f"out_channels: {co}, kernel_size: {list(kernel)}, "
+            f"stride: {stride}, padding: {padding}, groups: {groups}}}\n")
+    analysis = analyze(parse_spec(spec, file="t.yaml"))
+    estimate = estimate_memory(analysis, batch=n, dtype=np.float64)
+    assert estimate.peak_layer == "c"
+    x, wt = rand(n, c, h, w), rand(co, c // groups, *kernel, seed=1)
+    assert not kernels.uses_winograd(c, co, kernel, (stride, stride),
+                                     (1, 1), groups, analysis.layers[0].output_shape[1:], n)
+    tracemalloc.start()
+    try:
+        kernels.conv2d(x, wt, stride=stride, padding=(padding,) * 4, groups=groups)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= estimate.workspace
+
+
 @pytest.mark.parametrize(
     ("band", "fold", "min_cols", "cap"),
     [(1, 1, 1, 1 << 20), (3000, 1, 20, 1 << 20), (1, 1 << 20, 64, 1 << 20), (1, 1, 1, 1)],

@@ -132,11 +132,31 @@ def conv_layer(*, filters: int = 1, kernel: Any, stride: Any = 1, padding: Any =
 
 
 def pool_layer(*, mode: Literal["max", "avg"] = "max", kernel: Any, stride: Any = None,
-               padding: Any = 0, ceil: bool = False, where: Location | None = None) -> Layer:
-    """Stride defaults to the kernel size, as in PyTorch."""
-    return make_layer(POOL_KINDS[mode], {"kernel_size": kernel, "stride": stride,
-                                         "padding": padding, "ceil_mode": ceil or None},
-                      where=where)
+               padding: Any = 0, dilation: Any = None, ceil: Any = False,
+               where: Location | None = None) -> Layer:
+    """Stride defaults to the kernel size, as in PyTorch; ``ceil`` is read as the layer's
+    ceil_mode (so 'no' is false); ``dilation`` only where the kind has one (max pooling)."""
+    kind = POOL_KINDS[mode]
+    if dilation is not None and "dilation" not in REGISTRY[kind].model_fields:
+        raise ArchcalcError(f"{mode} pooling has no dilation",
+                            where=replace(where or Location(), kind=kind, field="dilation"),
+                            fix="drop the dilation (only max pooling dilates its window)")
+    return make_layer(kind, {"kernel_size": kernel, "stride": stride, "padding": padding,
+                             "dilation": dilation, "ceil_mode": ceil or None}, where=where)
+
+
+def layer_rounding(layer: Layer, rounding: Rounding | None, *, ceil_word: str = "ceil",
+                   rounding_word: str = "rounding", where: Location | None = None) -> Rounding:
+    """The rounding to work ``layer`` out with: ceil for a ceil-mode pool (another rounding
+    asked for as well is a contradiction), else ``rounding`` (exact when not given)."""
+    if getattr(layer, "ceil_mode", False):
+        if rounding not in (None, "ceil"):
+            raise ArchcalcError(
+                f"{ceil_word} (ceil mode) and {rounding_word} {rounding} contradict each other",
+                where=where or Location(field=rounding_word),
+                fix=f"give one of them: {ceil_word} means {rounding_word} ceil")
+        return "ceil"
+    return rounding or "exact"
 
 
 # --- the work ---------------------------------------------------------------------------------

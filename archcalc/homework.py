@@ -460,6 +460,11 @@ def _grade_questions(questions: Any, file: str, mark: Mark) -> list[Grade]:
     return grades
 
 
+#: question keys that belong to one kind of layer only
+POOL_ONLY = ("ceil",)
+CONV_ONLY = ("groups", "filters", "bias")
+
+
 def _question_layer(item: SourceDict, file: str, where: Location):
     from . import calculator as calc
 
@@ -478,30 +483,40 @@ def _question_layer(item: SourceDict, file: str, where: Location):
         if required not in item:
             raise ArchcalcError(f"the question has no '{required}'", where=where,
                                 fix=f"add `{required}: …` (e.g. input: 7x7, kernel: 3)")
+    pool = "pool" in item
+    for key in CONV_ONLY if pool else POOL_ONLY:
+        if key in item:
+            kind = f"{item['pool']} pooling" if pool else "a convolution"
+            raise ArchcalcError(
+                f"'{key}' does not apply to {kind}", where=key_where(key),
+                fix=f"drop `{key}:`" + (" (pooling has no filters, groups or bias)" if pool
+                                       else ", or add `pool: max` for a pooling question"))
     input_shape = read("input", calc.parse_input)
     kernel = read("kernel", calc.parse_size)
     stride = read("stride", calc.parse_size)
     padding = read("padding", calc.parse_padding, 0)
-    rounding = item.get("rounding", "exact")
-    if rounding not in ("exact", "floor", "ceil"):
+    dilation = read("dilation", calc.parse_size)
+    rounding = item.get("rounding")
+    if rounding not in (None, "exact", "floor", "ceil"):
         raise ArchcalcError(f"unknown rounding {rounding!r}", where=key_where("rounding"),
                             fix="use exact, floor or ceil")
     first = next(iter(item.key_marks.values()), None)
     layer_where = _where(file, first)
     try:
-        if "pool" in item:
+        if pool:
             mode = str(item["pool"]).lower()
             if mode not in calc.POOL_KINDS:
                 raise ArchcalcError(f"unknown pooling {item['pool']!r}",
                                     where=key_where("pool"), fix="write pool: max or pool: avg")
             layer = calc.pool_layer(mode=mode, kernel=kernel, stride=stride, padding=padding,
-                                    ceil=bool(item.get("ceil", False)))
+                                    dilation=dilation, ceil=item.get("ceil", False))
         else:
             layer = calc.conv_layer(
                 filters=item.get("filters", 1), kernel=kernel,
                 stride=stride if stride is not None else 1, padding=padding,
-                dilation=read("dilation", calc.parse_size, 1), groups=item.get("groups", 1),
-                bias=item.get("bias", True))
+                dilation=dilation if dilation is not None else 1,
+                groups=item.get("groups", 1), bias=item.get("bias", True))
+        rounding = calc.layer_rounding(layer, rounding)
     except ArchcalcError as exc:
         field_name = exc.where.field
         here = key_where(field_name) if field_name in item else layer_where

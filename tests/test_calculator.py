@@ -297,6 +297,29 @@ def test_pool_ceil_mode():
     assert exact["fits"] is False
     ceil = pool_json("--input", "112x112x64", "--kernel", "3", "--stride", "2", "--ceil")
     assert ceil["output_shape"] == [64, 56, 56]
+    assert ceil["rounding"] == "ceil"  # what the size was computed with, as the JSON says
+    same = pool_json("--input", "112x112x64", "--kernel", "3", "--stride", "2", "--ceil",
+                     "--rounding", "ceil")
+    assert same["output_shape"] == [64, 56, 56]
+
+
+@pytest.mark.parametrize("rounding", ["floor", "exact"])
+def test_pool_ceil_with_another_rounding_is_refused(rounding):
+    # --ceil is ceil rounding: with --rounding floor it used to compute ⌈⌉ and report floor
+    result = run("pool", "--input", "112x112x64", "--kernel", "3", "--stride", "2", "--ceil",
+                 "--rounding", rounding, "--format", "json")
+    assert result.exit_code == 1
+    assert f"--ceil (ceil mode) and --rounding {rounding} contradict" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_dilated_max_pool():
+    # F_eff = 2·(3 − 1) + 1 = 5: (7 − 5)/2 + 1 = 2; receptive field 1 + (5 − 1)·1 = 5
+    data = pool_json("--input", "7x7", "--kernel", "3", "--stride", "2", "--dilation", "2")
+    assert data["output_shape"] == [1, 2, 2]
+    assert data["receptive_field"]["height"]["size"] == 5
+    result = run("pool", "--input", "7x7", "--kernel", "3", "--type", "avg", "--dilation", "2")
+    assert result.exit_code == 1 and "avg pooling has no dilation" in result.stderr
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -230,6 +230,32 @@ questions:
     assert code == 0 and sheet["score"] == 4
 
 
+def test_ceil_written_as_no_or_false_is_not_ceil_mode(answers):
+    # (7 − 2)/2 + 1 = 3.5: exact rounding does not fit; only ceil mode would give ⌈3.5⌉ = 4
+    path = answers("""\
+questions:
+  - {pool: max, input: 7x7, kernel: 2, stride: 2, ceil: no, output: 4x4}
+  - {pool: max, input: 7x7, kernel: 2, stride: 2, ceil: "false", output: 4x4}
+  - {pool: max, input: 7x7, kernel: 2, stride: 2, ceil: off, output: does not fit}
+  - {pool: max, input: 7x7, kernel: 2, stride: 2, ceil: yes, output: 4x4}
+  - {pool: max, input: 7x7, kernel: 2, stride: 2, ceil: true, rounding: ceil, output: 4x4}
+""")
+    _, sheet = sheet_json(path)
+    assert [g["ok"] for g in sheet["grades"]] == [False, False, True, True, True]
+
+
+def test_dilated_max_pool_question(answers):
+    # F_eff = 2·(3 − 1) + 1 = 5: (7 − 5)/2 + 1 = 2, not the undilated (7 − 3)/2 + 1 = 3
+    path = answers("""\
+questions:
+  - {pool: max, input: 7x7, kernel: 3, stride: 2, dilation: 2, output: 2x2}
+  - {pool: max, input: 7x7, kernel: 3, stride: 2, dilation: 2, output: 3x3}
+  - {pool: max, input: 7x7, kernel: 3, stride: 2, dilation: 2, receptive_field: 5}
+""")
+    _, sheet = sheet_json(path)
+    assert [g["ok"] for g in sheet["grades"]] == [True, False, True]
+
+
 # --- errors carry file:line ----------------------------------------------------------------
 
 
@@ -255,6 +281,22 @@ questions:
     # not a size problem: 2 groups cannot split 3 input channels
     ("questions:\n  - {input: 7x7x3, kernel: 3, groups: 2, filters: 4, output: 5x5}\n",
      "groups=2 does not divide in_channels=3", 2),
+    # keys that do not apply to the question's kind of layer are refused, not ignored
+    ("questions:\n  - {pool: avg, input: 7x7, kernel: 3, dilation: 2, output: 3x3}\n",
+     "avg pooling has no dilation", 2),
+    ("questions:\n  - {pool: max, input: 7x7, kernel: 3,\n     groups: 2, output: 3x3}\n",
+     "'groups' does not apply to max pooling", 3),
+    ("questions:\n  - {pool: max, input: 7x7, kernel: 3, filters: 4, output: 3x3}\n",
+     "'filters' does not apply to max pooling", 2),
+    ("questions:\n  - {pool: avg, input: 7x7, kernel: 3, bias: false, output: 3x3}\n",
+     "'bias' does not apply to avg pooling", 2),
+    ("questions:\n  - {input: 7x7, kernel: 3,\n     ceil: true, output: 3x3}\n",
+     "'ceil' does not apply to a convolution", 3),
+    ("questions:\n  - {pool: max, input: 7x7, kernel: 2, ceil: true,\n"
+     "     rounding: floor, output: 3x3}\n",
+     "ceil (ceil mode) and rounding floor contradict each other", 3),
+    ("questions:\n  - {pool: max, input: 7x7, kernel: 2,\n     ceil: maybe, output: 3x3}\n",
+     "invalid value 'maybe'", 3),
 ])
 def test_errors_name_the_line(answers, text, message, line):
     path = answers(text)

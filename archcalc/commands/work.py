@@ -16,9 +16,9 @@ from ..cli import console, handle_errors, parse_overrides, set_option, spec_argu
 _format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
                               default="text", show_default=True)
 _rounding_option = click.option(
-    "--rounding", type=click.Choice(["exact", "floor", "ceil"]), default="exact",
-    show_default=True,
-    help="exact: a fractional size does not fit; floor: PyTorch; ceil: Caffe.")
+    "--rounding", type=click.Choice(["exact", "floor", "ceil"]), default=None,
+    help="exact: a fractional size does not fit; floor: PyTorch; ceil: Caffe.  "
+         "[default: exact]")
 _strict_option = click.option("--strict", is_flag=True,
                               help="Exit 1 when the layer does not fit.")
 
@@ -58,7 +58,7 @@ def _finish_layer(work, fmt: str, strict: bool) -> None:
 @_strict_option
 @handle_errors
 def conv(input_text: str, kernel: str, stride: str, padding: str, filters: int, dilation: str,
-         groups: int, bias: bool, rounding: str, fmt: str, strict: bool) -> None:
+         groups: int, bias: bool, rounding: str | None, fmt: str, strict: bool) -> None:
     """One convolution worked out: output size, volume, params, MACs, receptive field.
 
     \b
@@ -73,7 +73,7 @@ def conv(input_text: str, kernel: str, stride: str, padding: str, filters: int, 
         padding=calc.parse_padding(padding, option="--padding"),
         dilation=calc.parse_size(dilation, option="--dilation"), groups=groups, bias=bias)
     work = calc.work_out(layer, calc.parse_input(input_text, option="--input"),
-                         rounding=rounding)
+                         rounding=rounding or "exact")
     _finish_layer(work, fmt, strict)
 
 
@@ -84,13 +84,17 @@ def conv(input_text: str, kernel: str, stride: str, padding: str, filters: int, 
 @click.option("--padding", default="0", show_default=True, metavar="P")
 @click.option("--type", "mode", type=click.Choice(["max", "avg"]), default="max",
               show_default=True)
-@click.option("--ceil", is_flag=True, help="Ceil rounding of the output size (Caffe).")
+@click.option("--dilation", default=None, metavar="D",
+              help="Spacing of the window's taps (max pooling only) [default: 1].")
+@click.option("--ceil", is_flag=True,
+              help="Ceil mode: ceil rounding of the output size (Caffe), i.e. --rounding ceil.")
 @_rounding_option
 @_format_option
 @_strict_option
 @handle_errors
-def pool(input_text: str, kernel: str, stride: str | None, padding: str, mode: str, ceil: bool,
-         rounding: str, fmt: str, strict: bool) -> None:
+def pool(input_text: str, kernel: str, stride: str | None, padding: str, mode: str,
+         dilation: str | None, ceil: bool, rounding: str | None, fmt: str,
+         strict: bool) -> None:
     """One pooling layer worked out: output size, volume, cost, receptive field.
 
     \b
@@ -102,7 +106,11 @@ def pool(input_text: str, kernel: str, stride: str | None, padding: str, mode: s
     layer = calc.pool_layer(
         mode=mode, kernel=calc.parse_size(kernel, option="--kernel"),
         stride=calc.parse_size(stride, option="--stride") if stride is not None else None,
-        padding=calc.parse_padding(padding, option="--padding"), ceil=ceil)
+        padding=calc.parse_padding(padding, option="--padding"),
+        dilation=calc.parse_size(dilation, option="--dilation") if dilation is not None
+        else None, ceil=ceil)
+    rounding = calc.layer_rounding(layer, rounding, ceil_word="--ceil",
+                                   rounding_word="--rounding")
     work = calc.work_out(layer, calc.parse_input(input_text, option="--input"),
                          rounding=rounding)
     _finish_layer(work, fmt, strict)

@@ -59,10 +59,14 @@ class _WindowPool(Layer):
                         inferred: Inferred) -> ReceptiveField:
         return window_field(fields[0], self.window, inferred)
 
-    def _pool_args(self, inferred: Inferred) -> dict:
+    def _window_args(self, inferred: Inferred) -> dict:
+        """The kernels' window arguments of an unpadded pool (LpPool2d, Subsample2d)."""
         window = self.window
         return {"kernel": window.kernel, "stride": window.stride,
-                "padding": inferred.resolved["padding"], "out_hw": inferred.resolved["out_hw"]}
+                "out_hw": inferred.resolved["out_hw"]}
+
+    def _pool_args(self, inferred: Inferred) -> dict:
+        return {**self._window_args(inferred), "padding": inferred.resolved["padding"]}
 
     def _label(self, name: str) -> str:
         kh, kw = self.window.kernel
@@ -236,9 +240,7 @@ class LpPool2d(_WindowPool):
     def forward(self, xs, params, inferred):
         from .. import kernels
 
-        args = self._pool_args(inferred)
-        x = kernels.pad2d(xs[0], args.pop("padding"))  # zero padding adds 0^p = 0
-        return kernels.lp_pool2d(x, p=self.norm_type, **args)
+        return kernels.lp_pool2d(xs[0], p=self.norm_type, **self._window_args(inferred))
 
     def label(self) -> str:
         return self._label(f"L{self.norm_type:g} pool")
@@ -302,10 +304,8 @@ class Subsample2d(_WindowPool):
     def forward(self, xs, params, inferred):
         from .. import kernels
 
-        args = self._pool_args(inferred)
-        x = kernels.pad2d(xs[0], args.pop("padding"))  # zeros count in the window's mean
         bias = params["bias"] if self.bias else 0 * params["weight"]
-        return kernels.subsample2d(x, params["weight"], bias, **args)
+        return kernels.subsample2d(xs[0], params["weight"], bias, **self._window_args(inferred))
 
     def label(self) -> str:
         return self._label("subsample")

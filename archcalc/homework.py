@@ -24,6 +24,7 @@ forms (``34.9k``, ``7260k``, ``15.47G``) are right within half a unit of their l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from .errors import ArchcalcError, Location
 from .geometry import ReceptiveField, fmt_int, fmt_num
 from .layers import shape_text
 from .messages import suggestion
-from .quantities import QuantityError, parse_count
+from .quantities import _SHAPE_SPLIT, Count, QuantityError, parse_count
 from .yaml_source import Mark, SourceDict, SourceList, parse_yaml, read_text
 
 TOP_KEYS = ("student", "title", "network", "spec", "set", "answers", "questions", "notes")
@@ -266,7 +267,7 @@ def layer_value(analysis, selection, quantity: str) -> tuple[Any, str]:
     if quantity == "receptive_field":
         return last.receptive_field, rf_work(analysis, last)
     if quantity == "rf_stride":
-        return last.receptive_field.height.stride, rf_work(analysis, last)
+        return last.receptive_field, rf_work(analysis, last)
     actual = selection.total(quantity)
     if not single:
         work = (sum_text([getattr(m, quantity) for m in members])
@@ -331,8 +332,8 @@ def _grade_value(subject: str, quantity: str, given: Any, actual: Any, work: str
                  where: Location) -> Grade:
     if quantity == "output_shape":
         return _grade_shape(subject, quantity, given, actual, work, where)
-    if quantity == "receptive_field":
-        return _grade_rf(subject, given, actual, work, where)
+    if quantity in ("receptive_field", "rf_stride"):
+        return _grade_rf(subject, quantity, given, actual, work, where)
     return _grade_count(subject, quantity, given, actual, work, where)
 
 
@@ -407,19 +408,44 @@ def _grade_shape(subject: str, quantity: str, given: Any, actual: tuple[int, ...
     return Grade(subject, quantity, text, correct, ok, work, where.line, note)
 
 
-def _grade_rf(subject: str, given: Any, rf: ReceptiveField | None, work: str,
+def _grade_rf(subject: str, quantity: str, given: Any, rf: ReceptiveField, work: str,
               where: Location) -> Grade:
+    """A receptive field's size (whole pixels) or stride (a count: 1/2 after upsampling),
+    one number for both axes or height × width."""
     text = _given_text(given)
-    if rf is None:
-        return Grade(subject, "receptive_field", text, "does not fit", False, work, where.line)
-    h, w = rf.height.size, rf.width.size
-    correct = fmt_num(h) if h == w else f"{fmt_num(h)}×{fmt_num(w)}"
-    dims = _ints(given, where, "a receptive field such as 11 or 11x11")
-    if len(dims) > 2:
-        raise QuantityError(f"a receptive field has 1 or 2 sizes, {text!r} has {len(dims)}",
+    part = "size" if quantity == "receptive_field" else "stride"
+    actual = (getattr(rf.height, part), getattr(rf.width, part))
+    if part == "size":
+        dims = _ints(given, where, "a receptive field such as 11 or 11x11")
+        values = [Count(Fraction(d), Fraction(0), str(d)) for d in dims]
+    else:
+        values = [_count(v, where) for v in _parts(given)]
+    if len(values) > 2:
+        raise QuantityError(f"a {quantity} has 1 or 2 values, {text!r} has {len(values)}",
                             where=where, fix="write e.g. 11 or 11x7 (height × width)")
-    ok = (h == w == dims[0]) if len(dims) == 1 else (dims[0] == h and dims[1] == w)
-    return Grade(subject, "receptive_field", text, correct, ok, work, where.line)
+    if len(values) == 1:
+        values *= 2
+    ok = all(v.matches(a) for v, a in zip(values, actual))
+    correct = "×".join(fmt_num(a) for a in actual[:1 if actual[0] == actual[1] else 2])
+    tolerance = max(v.tolerance for v in values)
+    note = f"accepted within ± {_plain(tolerance)}" if tolerance else ""
+    return Grade(subject, quantity, text, correct, ok, work, where.line, note)
+
+
+def _parts(given: Any) -> list[Any]:
+    """'2x1' -> ['2', '1']; [2, 1] -> [2, 1]; 2 -> [2]."""
+    if isinstance(given, (list, tuple)):
+        return list(given)
+    if isinstance(given, str):
+        return [p for p in _SHAPE_SPLIT.split(given.strip().strip("[]()")) if p]
+    return [given]
+
+
+def _count(given: Any, where: Location) -> Count:
+    try:
+        return parse_count(given)
+    except QuantityError as exc:
+        raise exc.located(where) from None
 
 
 def _grade_count(subject: str, quantity: str, given: Any, actual: Any, work: str,
@@ -428,10 +454,7 @@ def _grade_count(subject: str, quantity: str, given: Any, actual: Any, work: str
     if actual is None:
         ok = says_does_not_fit(given) or text.strip() in ("-", "—", "none", "n/a")
         return Grade(subject, quantity, text, "— (does not fit)", ok, work, where.line)
-    try:
-        count = parse_count(given)
-    except QuantityError as exc:
-        raise exc.located(where) from None
+    count = _count(given, where)
     ok = count.matches(actual)
     note = ""
     if count.tolerance:
@@ -570,14 +593,10 @@ def _grade_question_answer(work, subject: str, quantity: str, given: Any,
     if not work.fits:
         return _grade_count(subject, quantity, given, None,
                             f"{work.problem.what}: {work.problem.formula}", where)
-    if quantity == "receptive_field":
-        return _grade_rf(subject, given, work.receptive_field,
+    if quantity in ("receptive_field", "rf_stride"):
+        return _grade_rf(subject, quantity, given, work.receptive_field,
                          calc.rf_formula(ReceptiveField.of_input(), work.receptive_field),
                          where)
-    if quantity == "rf_stride":
-        return _grade_count(subject, quantity, given, work.receptive_field.height.stride,
-                            calc.rf_formula(ReceptiveField.of_input(), work.receptive_field),
-                            where)
     if quantity == "params":
         actual, text = work.params, calc.params_formula(work.tensors)
     elif quantity == "weights":

@@ -256,6 +256,41 @@ questions:
     assert [g["ok"] for g in sheet["grades"]] == [True, False, True]
 
 
+def test_rf_stride_is_graded_on_both_axes(answers):
+    # stride 2 down, 1 across: one output step moves 2 input rows or 1 input column, so the
+    # receptive field's stride is 2×1; '2' alone (meaning 2×2) is wrong
+    path = answers("""\
+questions:
+  - {input: 8x8, kernel: 2, stride: 2x1, rf_stride: 2}
+  - {input: 8x8, kernel: 2, stride: 2x1, rf_stride: 2x1}
+  - {input: 8x8, kernel: 2, stride: 2x1, rf_stride: 1x2}
+  - {input: 8x8, kernel: 2, stride: 2x1, jump: [2, 1]}
+  - {input: 8x8, kernel: 2, stride: 2, rf_stride: 2}
+""")
+    _, sheet = sheet_json(path)
+    assert [g["ok"] for g in sheet["grades"]] == [False, True, False, True, True]
+    assert sheet["grades"][0]["correct"] == "2×1"
+
+
+def test_network_rf_stride_answer_on_both_axes(answers):
+    # conv 3×3 stride (2, 1) on 9×10: (9 − 3)/2 + 1 = 4, (10 − 3)/1 + 1 = 8, j = (2, 1);
+    # then a 2×2/2 pool: 2×4, j = (2·2, 1·2) = (4, 2)
+    path = answers("""\
+spec:
+  name: uneven
+  input: [1, 9, 10]
+  layers:
+    - {type: conv2d, name: conv, out_channels: 1, kernel_size: 3, stride: [2, 1]}
+    - {type: max_pool2d, name: pool, kernel_size: 2, stride: 2}
+answers:
+  conv: {rf_stride: 2x1}
+  pool.rf_stride: 4
+  pool.jump: 4x2
+""")
+    _, sheet = sheet_json(path)
+    assert [g["ok"] for g in sheet["grades"]] == [True, False, True]
+
+
 # --- errors carry file:line ----------------------------------------------------------------
 
 

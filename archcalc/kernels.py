@@ -241,6 +241,32 @@ def conv2d(
     return out
 
 
+def _im2col_block(col_bytes: int, out_hw: Pair, batch: int) -> Pair:
+    """(images, rows) of one im2col block, ``col_bytes`` per column: an image of at least
+    _MIN_COLS pixels alone, in bands of min(H', _BAND_BYTES / (col_bytes·W')) rows; smaller
+    images whole, side by side, _FOLD_BYTES of columns (at least _MIN_COLS) per block. Nothing
+    exceeds _MAX_COLS_BYTES (but one row)."""
+    ho, wo = out_hw
+    if ho * wo >= _MIN_COLS:
+        return 1, min(ho, max(1, min(_BAND_BYTES, _MAX_COLS_BYTES) // col_bytes // wo))
+    block = min(max(_FOLD_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
+    return min(batch, max(1, block // (ho * wo))), ho
+
+
+def conv2d_workspace(c_in: int, c_out: int, kernel: Pair, stride: Pair, dilation: Pair,
+                     groups: int, out_hw: Pair, batch: int, itemsize: int) -> int:
+    """Values in conv2d's temporaries besides its padded input and output: Winograd's (see
+    ``winograd_workspace``) where it takes that path; for a 1×1 kernel the strided input,
+    N·C·H'·W'; otherwise one im2col block, C·F_h·F_w·images·rows·W' (``_im2col_block``)."""
+    kh, kw = kernel
+    if uses_winograd(c_in, c_out, kernel, stride, dilation, groups, out_hw, batch):
+        return winograd_workspace(c_in, c_out, out_hw, batch)
+    if kh == kw == 1:
+        return batch * c_in * out_hw[0] * out_hw[1]
+    images, rows = _im2col_block(c_in * kh * kw * itemsize, out_hw, batch)
+    return c_in * kh * kw * images * rows * out_hw[1]
+
+
 def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilation: Pair,
                out_hw: Pair) -> np.ndarray:
     """y[n, g] = W_g (C_out/g × C_in/g·kh·kw) @ im2col(x_pad[n, g]) (C_in/g·kh·kw × H'·W').
@@ -262,11 +288,10 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
         cols = np.ascontiguousarray(_tap(xp, 0, 0, stride, dilation, out_hw))
         np.matmul(wmat, cols.reshape(n, g, cig, hw), out=out.reshape(n, g, cog, hw))
         return out
-    col_bytes = c * kh * kw * xp.itemsize
     view = _windows(xp, (kh, kw), stride, dilation, out_hw)  # (N, C, kh, kw, H', W')
+    step, rows = _im2col_block(c * kh * kw * xp.itemsize, out_hw, n)
+    buf = np.empty(c * kh * kw * step * rows * wo, dtype=xp.dtype)  # conv2d_workspace
     if hw >= _MIN_COLS:  # one image at a time, in bands of rows; the GEMM writes them in place
-        rows = min(ho, max(1, min(_BAND_BYTES, _MAX_COLS_BYTES) // col_bytes // wo))
-        buf = np.empty(c * kh * kw * rows * wo, dtype=xp.dtype)
         flat = out.reshape(n, g, cog, hw)
         for i in range(n):
             for y0 in range(0, ho, rows):
@@ -277,9 +302,6 @@ def _conv_gemm(xp: np.ndarray, w: np.ndarray, groups: int, stride: Pair, dilatio
                 np.matmul(wmat, cols.reshape(g, k, m * wo), out=band)
         return out
     # several small images side by side: columns (image, y, x), then back to NCHW
-    block = min(max(_FOLD_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
-    step = max(1, block // hw)
-    buf = np.empty(c * kh * kw * min(step, n) * hw, dtype=xp.dtype)
     for n0 in range(0, n, step):
         m = min(step, n - n0)
         cols = buf[: c * kh * kw * m * hw].reshape(c, kh, kw, m, ho, wo)
@@ -422,6 +444,33 @@ def _col2im(phases: np.ndarray, cols: np.ndarray, y0: int, stride: Pair, dilatio
             phases[:, :, ai, aj, qi : qi + m, qj : qj + wd] += cols[:, :, i, j]
 
 
+def _col2im_block(col_bytes: int, in_hw: Pair, batch: int) -> Pair:
+    """(images, rows) of one transposed-convolution GEMM block, ``col_bytes`` per input pixel:
+    _FOLD_BYTES of columns (at least _MIN_COLS, at most _MAX_COLS_BYTES but one row), as bands
+    of input rows of one image when it has that many pixels, else whole images side by side."""
+    h, w = in_hw
+    block = min(max(_FOLD_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
+    if h * w >= block:
+        return 1, min(h, max(1, block // w))
+    return min(batch, max(1, block // (h * w))), h
+
+
+def conv_transpose2d_workspace(c_in: int, c_out: int, kernel: Pair, stride: Pair,
+                               padding: Pair, in_hw: Pair, out_hw: Pair, batch: int,
+                               itemsize: int) -> int:
+    """Values in conv_transpose2d's temporaries besides its output: the uncropped output by
+    stride phase, N·C'·s_h·s_w·⌈(H' + 2p_h)/s_h⌉·⌈(W' + 2p_w)/s_w⌉, one GEMM block of columns,
+    C'·F_h·F_w·images·rows·W (``_col2im_block``), and with whole images side by side their
+    gathered input, C·images·H·W."""
+    (kh, kw), (sh, sw) = kernel, stride
+    hq = -(-(out_hw[0] + 2 * padding[0]) // sh)
+    wq = -(-(out_hw[1] + 2 * padding[1]) // sw)
+    images, rows = _col2im_block(c_out * kh * kw * itemsize, in_hw, batch)
+    gathered = c_in * images * in_hw[0] * in_hw[1] if rows == in_hw[0] and images > 1 else 0
+    return (batch * c_out * sh * sw * hq * wq + c_out * kh * kw * images * rows * in_hw[1]
+            + gathered)
+
+
 def conv_transpose2d(
     x: np.ndarray,
     w: np.ndarray,
@@ -462,10 +511,8 @@ def conv_transpose2d(
     hq, wq = -(-hf // sh), -(-wf // sw)
     phases = np.zeros((n, co, sh, sw, hq, wq), dtype=x.dtype)
     hw, k = h * wd, cog * kh * kw
-    col_bytes = co * kh * kw * x.itemsize  # per input pixel
-    block = min(max(_FOLD_BYTES // col_bytes, _MIN_COLS), max(1, _MAX_COLS_BYTES // col_bytes))
-    if hw >= block:  # bands of input rows of one image (their scatters overlap; they add up)
-        rows = max(1, block // wd)
+    step, rows = _col2im_block(co * kh * kw * x.itemsize, (h, wd), n)
+    if rows < h or step == 1:  # bands of input rows of one image (their scatters add up)
         buf = np.empty(co * kh * kw * rows * wd, dtype=x.dtype)
         for i in range(n):
             for y0 in range(0, h, rows):
@@ -475,7 +522,6 @@ def conv_transpose2d(
                 _col2im(phases[i : i + 1], cols.reshape(1, co, kh, kw, m, wd), y0, (sh, sw),
                         (dh, dw))
     else:  # several small images side by side as GEMM columns (image, y, x)
-        step = max(1, block // hw)
         for n0 in range(0, n, step):
             m = min(step, n - n0)
             xs = x[n0 : n0 + m].reshape(m, g, cig, hw).transpose(1, 2, 0, 3).reshape(g, cig, m * hw)

@@ -241,11 +241,45 @@ def test_im2col_allocates_no_more_than_its_workspace(case):
                                      (1, 1), groups, analysis.layers[0].output_shape[1:], n)
     tracemalloc.start()
     try:
-        kernels.conv2d(x, wt, stride=stride, padding=(padding,) * 4, groups=groups)
+        y = kernels.conv2d(x, wt, stride=stride, padding=(padding,) * 4, groups=groups)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak <= estimate.workspace
+    # the kernels' own account, written from the sizing code that allocates
+    ws = kernels.conv2d_workspace(c, co, kernel, (stride, stride), (1, 1), groups, y.shape[2:],
+                                  n, x.itemsize)
+    assert peak <= (2 * (x.size + y.size) + ws) * x.itemsize
+
+
+# n, c, c_out, h, w, kernel, stride, padding, output padding, groups
+TRANSPOSED_CASES = {
+    "bands of input rows": (1, 16, 8, 40, 40, 4, 2, 1, 0, 1),
+    "images side by side": (6, 4, 6, 5, 6, 3, 2, 0, 1, 2),
+    "one small image": (1, 4, 4, 6, 6, 3, 3, 2, 0, 1),
+}
+
+
+@pytest.mark.parametrize("case", TRANSPOSED_CASES.values(), ids=TRANSPOSED_CASES.keys())
+def test_conv_transpose_allocates_no_more_than_its_workspace(case):
+    """conv_transpose2d's allocations stay within its output + conv_transpose2d_workspace
+    (the uncropped output by phase, one block of columns, the gathered input)."""
+    import tracemalloc
+
+    n, c, co, h, w, k, s, p, op, g = case
+    x, wt = rand(n, c, h, w), rand(c, co // g, k, k, seed=1)
+    # H' = (H − 1)·s − 2p + (k − 1) + output_padding + 1
+    out_hw = ((h - 1) * s - 2 * p + k + op, (w - 1) * s - 2 * p + k + op)
+    ws = kernels.conv_transpose2d_workspace(c, co, (k, k), (s, s), (p, p), (h, w), out_hw, n,
+                                            x.itemsize)
+    tracemalloc.start()
+    try:
+        y = kernels.conv_transpose2d(x, wt, stride=s, padding=p, output_padding=op, groups=g)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert y.shape == (n, co, *out_hw)
+    assert peak <= (y.size + ws) * x.itemsize + 4096  # + the views' Python objects
 
 
 @pytest.mark.parametrize(

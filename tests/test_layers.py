@@ -172,6 +172,23 @@ outputs: [c]
     assert analysis.layer("c").output_shape == (1, 3, 3)
 
 
+def test_ceil_rounding_padding_is_made_explicit_once(analyse_text):
+    # height: ⌈(7 − 3 + 1 + 0)/3⌉ + 1 = 3 windows reach (3 − 1)·3 + 3 = 9 cells of the padded
+    # 1 + 7 + 0 = 8: one extra trailing cell. width: ⌈(8 − 3)/2⌉ + 1 = 4 windows reach
+    # (4 − 1)·2 + 3 = 9 cells of 8: one extra. The executor and ONNX apply (1, 1, 0, 1).
+    analysis = analyse_text("""
+name: t
+input: [1, 7, 8]
+layers:
+  - {type: max_pool2d, name: p, kernel_size: 3, stride: [3, 2], padding: [1, 0, 0, 0],
+     rounding: ceil}
+""")
+    row = analysis.layer("p")
+    assert row.output_shape == (1, 3, 4)
+    assert row.inferred.resolved["padding"] == (1, 0, 0, 0)
+    assert row.inferred.resolved["explicit_padding"] == (1, 1, 0, 1)
+
+
 def test_receptive_field_of_stacked_3x3_equals_one_7x7(analyse_text):
     # notes: three 3×3 convs see 7×7 like one 7×7 conv: 1 + 3·(3 − 1) = 7
     analysis = analyse_text("""

@@ -20,7 +20,7 @@ from .fields import (
     Size,
     SymmetricPadding,
 )
-from .window import infer_window, make_window, trailing_extra, window_field
+from .window import infer_window, make_window, window_field
 
 
 def _check_groups(groups: int, in_channels: int, out_channels: int) -> None:
@@ -223,15 +223,10 @@ class Conv2d(Layer):
         if self.connections is not None:
             weight = weight * self.connection_mask(x.shape[1]).astype(weight.dtype)
         window = self.window
-        top, bottom, left, right = inferred.resolved["padding"]
-        out_h, out_w = inferred.resolved["out_hw"]
-        bottom += trailing_extra(x.shape[2], out_h, window.kernel_eff[0], window.stride[0],
-                                 top + bottom)
-        right += trailing_extra(x.shape[3], out_w, window.kernel_eff[1], window.stride[1],
-                                left + right)
         return kernels.conv2d(
             x, weight, params.get("bias"), stride=window.stride,
-            padding=(top, bottom, left, right), dilation=window.dilation, groups=self.groups,
+            padding=inferred.resolved["explicit_padding"], dilation=window.dilation,
+            groups=self.groups,
             padding_mode=self.padding_mode,
         )
 
@@ -254,13 +249,8 @@ class Conv2d(Layer):
         weight with zeros where an output map does not read an input map."""
         from ..onnx_export import onnx_pads
 
-        _, h, w = ctx.input_shapes[0]
         window = self.window
-        top, bottom, left, right = inferred.resolved["padding"]
-        out_h, out_w = inferred.resolved["out_hw"]
-        bottom += trailing_extra(h, out_h, window.kernel_eff[0], window.stride[0], top + bottom)
-        right += trailing_extra(w, out_w, window.kernel_eff[1], window.stride[1], left + right)
-        pads = (top, bottom, left, right)
+        pads = top, bottom, left, right = inferred.resolved["explicit_padding"]
         x = inputs[0]
         if self.padding_mode == "replicate" and any(pads):
             amounts = ctx.constant("pad amounts", [0, 0, top, left, 0, 0, bottom, right], "int64")

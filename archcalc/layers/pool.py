@@ -63,10 +63,10 @@ class _WindowPool(Layer):
         """The kernels' window arguments of an unpadded pool (LpPool2d, Subsample2d)."""
         window = self.window
         return {"kernel": window.kernel, "stride": window.stride,
-                "out_hw": inferred.resolved["out_hw"]}
+                "out_hw": inferred.shape[1:]}
 
     def _pool_args(self, inferred: Inferred) -> dict:
-        return {**self._window_args(inferred), "padding": inferred.resolved["padding"]}
+        return {**self._window_args(inferred), "padding": inferred.resolved["explicit_padding"]}
 
     def _label(self, name: str) -> str:
         kh, kw = self.window.kernel
@@ -84,19 +84,16 @@ class _WindowPool(Layer):
         cells included, for a Pad node in front of an unpadded pool.
         """
         from ..onnx_export import ceil_size, floor_size, onnx_pads
-        from .window import trailing_extra
 
         window, pads = self.window, inferred.resolved["padding"]
-        out_hw = tuple(inferred.resolved["out_hw"])
+        out_hw = inferred.shape[1:]
         axes = list(enumerate(ctx.input_shapes[0][1:]))
         floor = tuple(floor_size(n, window.kernel_eff[i], window.stride[i],
                                  pads[2 * i] + pads[2 * i + 1]) for i, n in axes)
         ceil = tuple(ceil_size(n, window.kernel_eff[i], window.stride[i], pads[2 * i],
                                pads[2 * i + 1], drop_late_window=ctx.opset >= 22)
                      for i, n in axes)
-        extra = [trailing_extra(n, out_hw[i], window.kernel_eff[i], window.stride[i],
-                                pads[2 * i] + pads[2 * i + 1]) for i, n in axes]
-        explicit = (pads[0], pads[1] + extra[0], pads[2], pads[3] + extra[1])
+        explicit = inferred.resolved["explicit_padding"]
         below_kernel = all(max(pads[2 * i], pads[2 * i + 1]) < window.kernel[i] for i, _ in axes)
         if out_hw not in (floor, ceil) or not below_kernel:
             return None, explicit
@@ -174,7 +171,7 @@ class MaxPool2d(_WindowPool):
     def _sees_only_padding(self, ctx, inferred) -> bool:
         window, pads = self.window, inferred.resolved["padding"]
         for i, n in enumerate(ctx.input_shapes[0][1:]):
-            for out in range(inferred.resolved["out_hw"][i]):
+            for out in range(inferred.shape[1 + i]):
                 start = out * window.stride[i] - pads[2 * i]
                 if not any(0 <= start + window.dilation[i] * j < n
                            for j in range(window.kernel[i])):
@@ -329,8 +326,7 @@ class _GlobalPool(Layer):
 
     def infer(self, ins, ctx):
         c, h, w = self.require_map(ins[0])
-        return Inferred((c, 1, 1), (f"{h}×{w} window over the whole map -> 1×1",),
-                        {"out_hw": (1, 1)})
+        return Inferred((c, 1, 1), (f"{h}×{w} window over the whole map -> 1×1",))
 
     def tensors(self, ins, out):
         return []
@@ -434,8 +430,7 @@ class AdaptiveAvgPool2d(Layer):
     def infer(self, ins, ctx):
         c, h, w = self.require_map(ins[0])
         oh, ow = to_pair(self.output_size)
-        return Inferred((c, oh, ow), (f"{h}×{w} split into {oh}×{ow} bins",),
-                        {"out_hw": (oh, ow)})
+        return Inferred((c, oh, ow), (f"{h}×{w} split into {oh}×{ow} bins",))
 
     def tensors(self, ins, out):
         return []

@@ -47,8 +47,9 @@ def infer_window(
 ) -> Inferred:
     """Output (C', H', W') of a sliding window over a C×H×W map, each axis worked out.
 
-    ``resolved`` carries the (top, bottom, left, right) padding and, for the executor, the
-    extra trailing padding ceil rounding needs.
+    ``resolved`` carries the (top, bottom, left, right) padding as given (``padding``), the
+    same with the extra trailing cells ceil rounding needs so a floor-rounding kernel gives
+    H'×W' (``explicit_padding``, what the executor and ONNX apply), and ``out_hw``.
     """
     _, h, w = shape
     pads: Padding4 = resolve_padding(padding, window.kernel, window.stride, window.dilation, (h, w))
@@ -60,12 +61,19 @@ def infer_window(
                 dilation=window.dilation[i], rounding=rounding, axis=axis,
             )
         )
-    if sizes[0].text == sizes[1].text:
-        work = (f"height = width: {sizes[0].text}",)
-    else:
-        work = (f"height: {sizes[0].text}", f"width: {sizes[1].text}")
     out_hw = (sizes[0].value, sizes[1].value)
-    return Inferred((channels, *out_hw), work, {"padding": pads, "out_hw": out_hw})
+    extra = [trailing_extra(n, out_hw[i], window.kernel_eff[i], window.stride[i],
+                            pads[2 * i] + pads[2 * i + 1]) for i, n in enumerate((h, w))]
+    explicit = (pads[0], pads[1] + extra[0], pads[2], pads[3] + extra[1])
+    return Inferred((channels, *out_hw), axis_work(sizes[0].text, sizes[1].text),
+                    {"padding": pads, "explicit_padding": explicit, "out_hw": out_hw})
+
+
+def axis_work(height: str, width: str) -> tuple[str, ...]:
+    """The worked arithmetic of both axes, said once when they are the same."""
+    if height == width:
+        return (f"height = width: {height}",)
+    return (f"height: {height}", f"width: {width}")
 
 
 def window_field(rf: ReceptiveField, window: Window, inferred: Inferred) -> ReceptiveField:

@@ -479,19 +479,9 @@ def render_text(work: LayerWork) -> str:
     if cost.comparisons:
         lines.append(f"  comparisons     {comparisons_text(work.layer, inferred.shape, cost)}")
     rf = work.receptive_field
-    lines.append(f"  receptive field {rf_size_text(rf)} px, stride {rf_stride_text(rf)}")
+    lines.append(f"  receptive field {rf.size_text()} px, stride {rf.stride_text()}")
     lines.append(f"                  {rf_formula(ReceptiveField.of_input(), rf)}")
     return "\n".join(lines) + "\n"
-
-
-def rf_size_text(rf: ReceptiveField) -> str:
-    """'11×11' (height × width, in input pixels)."""
-    return f"{fmt_num(rf.height.size)}×{fmt_num(rf.width.size)}"
-
-
-def rf_stride_text(rf: ReceptiveField) -> str:
-    h, w = rf.height.stride, rf.width.stride
-    return fmt_num(h) if h == w else f"{fmt_num(h)}×{fmt_num(w)}"
 
 
 def macs_text(cost: Cost) -> str:

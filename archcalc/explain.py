@@ -20,8 +20,6 @@ from .calculator import (
     macs_text,
     params_formula,
     rf_formula,
-    rf_size_text,
-    rf_stride_text,
     tensors_breakdown,
 )
 from .errors import ArchcalcError, Location
@@ -132,10 +130,10 @@ def rf_work(analysis: Analysis, stats: LayerStats) -> str:
     """r' = r + (F_eff − 1)·j with the numbers; at a merge, the union of the input fields."""
     after = stats.receptive_field
     if len(stats.inputs) > 1:
-        parts = ", ".join(f"'{n}' {rf_size_text(input_field(analysis, n))}"
+        parts = ", ".join(f"'{n}' {input_field(analysis, n).size_text()}"
                           for n in stats.inputs)
-        text = (f"union of the inputs' fields ({parts}) = {rf_size_text(after)}, "
-                f"stride {rf_stride_text(after)}")
+        text = (f"union of the inputs' fields ({parts}) = {after.size_text()}, "
+                f"stride {after.stride_text()}")
         if not (after.height.aligned and after.width.aligned):
             text += " (paths not aligned: centres or strides differ)"
         return text
@@ -179,7 +177,7 @@ def render_text(analysis: Analysis, name: str | None = None) -> str:
         if s.flops and s.flops != 2 * s.macs:
             lines.append(f"  FLOPs   {item.flops_work}")
         rf = s.receptive_field
-        lines.append(f"  RF      {rf_size_text(rf)}, stride {rf_stride_text(rf)}: "
+        lines.append(f"  RF      {rf.size_text()}, stride {rf.stride_text()}: "
                      f"{item.rf_work}")
         lines.append("")
     rows = [i.stats for i in items]
@@ -188,13 +186,13 @@ def render_text(analysis: Analysis, name: str | None = None) -> str:
         lines.append(f"total: params {fmt_int(t.params)}, MACs {fmt_int(t.macs)}, "
                      f"FLOPs {fmt_int(t.flops)} over {len(rows)} layers; output "
                      f"{shape_text(analysis.output.output_shape)}, receptive field "
-                     f"{rf_size_text(analysis.output.receptive_field)}")
+                     f"{analysis.output.receptive_field.size_text()}")
     elif len(rows) > 1:
         lines.append(f"{name} ({len(rows)} layers): params "
                      f"{sum_text([r.params for r in rows])}; MACs "
                      f"{sum_text([r.macs for r in rows])}; output "
                      f"{shape_text(rows[-1].output_shape)}, receptive field "
-                     f"{rf_size_text(rows[-1].receptive_field)}")
+                     f"{rows[-1].receptive_field.size_text()}")
     return "\n".join(lines).rstrip() + "\n"
 
 

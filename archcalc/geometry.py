@@ -255,9 +255,22 @@ class ReceptiveField:
         return {"height": axis(self.height), "width": axis(self.width)}
 
     def short(self) -> str:
-        h, w = self.height.size, self.width.size
-        text = fmt_num(h) if h == w else f"{fmt_num(h)}×{fmt_num(w)}"
+        """'11', or '3×5' when the axes differ; '*' marks paths that are not aligned."""
+        text = _axes_text(self.height.size, self.width.size)
         return text if self.height.aligned and self.width.aligned else text + "*"
+
+    def size_text(self) -> str:
+        """'11×11' (height × width, in input pixels)."""
+        return f"{fmt_num(self.height.size)}×{fmt_num(self.width.size)}"
+
+    def stride_text(self) -> str:
+        """'4', '2×1' (height × width) or '6.333' (a fractional stride, after a merge or an
+        upsampling), in input pixels."""
+        return _axes_text(self.height.stride, self.width.stride)
+
+
+def _axes_text(h: Fraction, w: Fraction) -> str:
+    return fmt_num(h) if h == w else f"{fmt_num(h)}×{fmt_num(w)}"
 
 
 def _jsonable(x: Fraction) -> int | float:

@@ -312,8 +312,6 @@ def total_value(analysis, quantity: str) -> tuple[Any, str]:
 def rf_chain(analysis) -> str:
     """How the output's receptive field grows, along the path through each layer's first
     input: 'r: 1 → 3 (conv1) → 5 (conv2) → 7 (conv3)'."""
-    from .calculator import rf_size_text
-
     path = []
     name = analysis.output.name
     while name in analysis.by_name:
@@ -321,7 +319,7 @@ def rf_chain(analysis) -> str:
         name = analysis.by_name[name].inputs[0]
     steps, last = ["1×1"], "1×1"
     for row in reversed(path):
-        size = rf_size_text(row.receptive_field)
+        size = row.receptive_field.size_text()
         if size != last:
             steps.append(f"{size} ({row.name})")
             last = size
@@ -426,7 +424,7 @@ def _grade_rf(subject: str, quantity: str, given: Any, rf: ReceptiveField, work:
     if len(values) == 1:
         values *= 2
     ok = all(v.matches(a) for v, a in zip(values, actual))
-    correct = "×".join(fmt_num(a) for a in actual[:1 if actual[0] == actual[1] else 2])
+    correct = rf.short().rstrip("*") if part == "size" else rf.stride_text()
     tolerance = max(v.tolerance for v in values)
     note = f"accepted within ± {_plain(tolerance)}" if tolerance else ""
     return Grade(subject, quantity, text, correct, ok, work, where.line, note)

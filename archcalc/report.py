@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any
 
-from .analysis import Analysis, FoldedRow, fold
+from .analysis import Analysis, fold
 from .geometry import fmt_int
 from .layers import shape_text
 
@@ -36,14 +36,6 @@ def human_bytes(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.2f} {suffix}"
     return f"{n} B"
-
-
-def rf_text(row: FoldedRow) -> str:
-    return row.receptive_field.short()
-
-
-def _shape(shape: tuple[int, ...], chw: bool) -> str:
-    return shape_text(shape, chw=chw)
 
 
 def to_dict(analysis: Analysis) -> dict[str, Any]:
@@ -109,8 +101,8 @@ def _plain_rows(analysis: Analysis, depth: int | None, chw: bool) -> tuple[list[
               "flops", "receptive_field"]
     rows = []
     for i, row in enumerate(fold(analysis, depth)):
-        rows.append([i, row.name, row.kind, _shape(row.output_shape, chw), row.params,
-                     row.weights, row.bias, row.macs, row.flops, rf_text(row)])
+        rows.append([i, row.name, row.kind, shape_text(row.output_shape, chw=chw), row.params,
+                     row.weights, row.bias, row.macs, row.flops, row.receptive_field.short()])
     return header, rows
 
 
@@ -128,8 +120,8 @@ def to_markdown(analysis: Analysis, *, depth: int | None = None, chw: bool = Fal
     header = ["#", "name", "type", f"output ({order})", "params", "MACs", "RF"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, row in enumerate(fold(analysis, depth)):
-        cells = [str(i), f"`{row.name}`", row.kind, _shape(row.output_shape, chw),
-                 fmt_int(row.params), fmt_int(row.macs), rf_text(row)]
+        cells = [str(i), f"`{row.name}`", row.kind, shape_text(row.output_shape, chw=chw),
+                 fmt_int(row.params), fmt_int(row.macs), row.receptive_field.short()]
         lines.append("| " + " | ".join(cells) + " |")
     t = analysis.totals
     lines += ["", f"**{analysis.name}**: {fmt_int(t.params)} params, {fmt_int(t.macs)} MACs "
@@ -145,7 +137,7 @@ def to_table(analysis: Analysis, *, depth: int | None = None, chw: bool = False,
     from rich.text import Text
 
     order = "C×H×W" if chw else "H×W×C"
-    table = Table(title=f"{analysis.name}  (input {_shape(analysis.input_shape, chw)})",
+    table = Table(title=f"{analysis.name}  (input {shape_text(analysis.input_shape, chw=chw)})",
                   title_justify="left", show_lines=False, header_style="bold")
     table.add_column("#", justify="right", style="dim")
     table.add_column("name")
@@ -164,14 +156,14 @@ def to_table(analysis: Analysis, *, depth: int | None = None, chw: bool = False,
     for i, row in enumerate(fold(analysis, depth)):
         share = f"{100 * row.macs / t.macs:.1f}" if t.macs and row.macs else ""
         kind = f"{row.kind} ({len(row.members)} layers)" if row.folded else row.kind
-        cells = [str(i), row.name, kind, _shape(row.output_shape, chw),
+        cells = [str(i), row.name, kind, shape_text(row.output_shape, chw=chw),
                  fmt_int(row.params) if row.params else "–"]
         if wide:
             cells += [fmt_int(row.weights), fmt_int(row.bias)]
         cells.append(fmt_int(row.macs) if row.macs else "–")
         if wide:
             cells.append(fmt_int(row.flops))
-        cells += [rf_text(row), share]
+        cells += [row.receptive_field.short(), share]
         table.add_row(*cells)
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
@@ -190,14 +182,15 @@ def to_table(analysis: Analysis, *, depth: int | None = None, chw: bool = False,
     summary.add_row("parameter memory", fmt_int(t.params + t.buffers),
                     f"{human_bytes(t.param_bytes)} as {t.dtype}")
     out = analysis.output
-    summary.add_row("output", _shape(out.output_shape, chw), f"receptive field {rf_text_of(out)}")
+    summary.add_row("output", shape_text(out.output_shape, chw=chw),
+                    f"receptive field {rf_text_of(out)}")
     note = Text(CONVENTION, style="dim")
     return Group(table, summary, Text(""), note)
 
 
 def rf_text_of(row) -> str:
     rf = row.receptive_field
-    return f"{rf.short()} px, stride {rf.height.stride}"
+    return f"{rf.short()} px, stride {rf.stride_text()}"
 
 
 def render(analysis: Analysis, fmt: str, **options: Any):

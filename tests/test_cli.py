@@ -85,6 +85,25 @@ def test_summary_csv_and_markdown(small_spec):
     assert "| 0 | `stage1.conv` | conv2d | 32×32×10 | 760 | 768,000 | 5 |" in md
 
 
+UNEVEN = """\
+name: uneven
+input: [1, 9, 10]
+layers:
+  - {type: conv2d, name: down, out_channels: 1, kernel_size: 3, stride: [2, 1]}
+  - {type: conv_transpose2d, name: up, out_channels: 1, kernel_size: 4, stride: 4}
+"""
+
+
+def test_summary_rf_stride_of_both_axes_as_decimals(tmp_path):
+    # down: j = (1·2, 1·1) = (2, 1); up (transposed, stride 4): j = (2/4, 1/4) = (0.5, 0.25).
+    # It was printed as the height's raw Fraction, 'stride 1/2'.
+    path = tmp_path / "uneven.yaml"
+    path.write_text(UNEVEN)
+    out = CliRunner().invoke(cli, ["summary", str(path)], catch_exceptions=False,
+                             terminal_width=200).output
+    assert "receptive field 3 px, stride 0.5×0.25" in out
+
+
 def test_vgg16_from_the_issue():
     data = json.loads(invoke("summary", "vgg16", "--format", "json").output)
     # torchvision vgg16: 138,357,544 params, 15.47 GMACs; the notes' FC weights

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from .analysis import Analysis
-from .geometry import fmt_int
+from .geometry import AXES, ReceptiveField, fmt_int
 from .layers import shape_text
 from .report import human, human_bytes
 
@@ -25,10 +25,6 @@ class Quantity:
     label: str
     value: Callable[[Analysis], Any]
     kind: str  # 'count' | 'bytes' | 'shape' | 'rf'
-
-
-def _rf(analysis: Analysis) -> Fraction:
-    return analysis.output.receptive_field.height.size
 
 
 QUANTITIES = (
@@ -43,7 +39,7 @@ QUANTITIES = (
     Quantity("param_bytes", "parameter memory", lambda a: a.totals.param_bytes, "bytes"),
     Quantity("layers", "layers", lambda a: len(a.layers), "count"),
     Quantity("output_shape", "output shape", lambda a: a.output.output_shape, "shape"),
-    Quantity("receptive_field", "receptive field", _rf, "rf"),
+    Quantity("receptive_field", "receptive field", lambda a: a.output.receptive_field, "rf"),
 )
 
 
@@ -54,9 +50,16 @@ class Row:
 
     @property
     def ratios(self) -> tuple[float | None, ...]:
-        """value / first value, for numbers; None where undefined."""
-        if self.quantity.kind == "shape":
+        """value / first value, for numbers; None where undefined: for shapes, and for
+        receptive fields unless both are square (then the ratio of their sides)."""
+        kind = self.quantity.kind
+        if kind == "shape":
             return tuple(None for _ in self.values)
+        if kind == "rf":
+            sides = [rf.height.size if rf.height.size == rf.width.size else None
+                     for rf in self.values]
+            return tuple(None if sides[0] is None or side is None else float(side / sides[0])
+                         for side in sides)
         first = self.values[0]
         return tuple(None if not first else float(Fraction(v) / Fraction(first))
                      for v in self.values)
@@ -68,7 +71,7 @@ class Row:
         if kind == "bytes":
             return human_bytes(value)
         if kind == "rf":
-            return f"{value}×{value}" if Fraction(value).denominator == 1 else f"{float(value)}"
+            return value.size_text()
         return fmt_int(value)
 
     def ratio_text(self, i: int) -> str:
@@ -108,6 +111,8 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
     def plain(value: Any) -> Any:
         if isinstance(value, tuple):
             return list(value)
+        if isinstance(value, ReceptiveField):  # the size of each axis
+            return {axis: plain(getattr(value, axis).size) for axis in AXES}
         if isinstance(value, Fraction):
             return int(value) if value.denominator == 1 else float(value)
         return value

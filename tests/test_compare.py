@@ -90,10 +90,39 @@ def test_stack_vs_single_seven_by_seven(specs):
     # both see 7×7 pixels: 1 + 3·(3 − 1) = 7 and 1 + (7 − 1) = 7
     data = compare_json(specs["stack"], specs["single"])
     assert data["quantities"]["params"]["values"] == [110_592, 200_704]
-    assert data["quantities"]["receptive_field"]["values"] == [7, 7]
+    assert data["quantities"]["receptive_field"]["values"] == [{"height": 7, "width": 7}] * 2
     assert data["quantities"]["receptive_field"]["ratios"] == [1.0, 1.0]
     out = run("compare", specs["stack"], specs["single"]).stdout
     assert "1.81× more" in out
+
+
+TALL = """\
+name: tall
+input: [1, 9, 9]
+layers:
+  - {type: conv2d, name: conv, out_channels: 1, kernel_size: [3, 5]}
+"""
+SQUARE = """\
+name: square
+input: [1, 9, 9]
+layers:
+  - {type: conv2d, name: conv, out_channels: 1, kernel_size: 3}
+"""
+
+
+def test_receptive_field_that_is_not_square(tmp_path):
+    # a 3×5 kernel sees 3×5 pixels: 1 + (3 − 1) = 3 high, 1 + (5 − 1) = 5 wide. It was shown
+    # as 3×3 (height only) and its ratio to a 3×3 field as "same".
+    paths = []
+    for name, text in (("tall", TALL), ("square", SQUARE)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        paths.append(str(path))
+    rf = compare_json(*paths)["quantities"]["receptive_field"]
+    assert rf["values"] == [{"height": 3, "width": 5}, {"height": 3, "width": 3}]
+    assert rf["ratios"] == [None, None]
+    out = run("compare", *paths, "--format", "markdown").stdout
+    assert "| receptive field | 3×5 | 3×3 |" in out
 
 
 def test_three_networks_ratios_to_the_first(specs):

@@ -248,3 +248,26 @@ def test_pools_without_padding_refuse_it(analyse_text, kind):
     with pytest.raises(SpecError, match=r"field 'padding': invalid value 1: must be 0"):
         analyse_text(f"name: t\ninput: [3, 8, 8]\nlayers:\n"
                      f"  - {{type: {kind}, name: p, kernel_size: 2, padding: 1}}\n")
+
+
+@pytest.mark.parametrize(("layer", "label"), [
+    ({"type": "conv2d", "out_channels": 64, "kernel_size": 3, "padding": 1}, "conv 3×3/1, 64"),
+    ({"type": "conv2d", "out_channels": 4, "kernel_size": [1, 7], "stride": [2, 1]},
+     "conv 1×7/2×1, 4"),
+    ({"type": "conv2d", "out_channels": 4, "kernel_size": 3, "dilation": [2, 1]},
+     "conv 3×3/1, 4, dilation 2×1"),
+    ({"type": "conv2d", "out_channels": 32, "kernel_size": 3, "groups": 32, "dilation": 2},
+     "conv 3×3/1, 32, groups 32, dilation 2"),
+    ({"type": "max_pool2d", "kernel_size": 3, "stride": [1, 2], "dilation": 2},
+     "max pool 3×3/1×2, dilation 2"),
+    ({"type": "max_pool2d", "kernel_size": 2}, "max pool 2×2/2"),
+    ({"type": "avg_pool2d", "kernel_size": 3, "stride": [2, 1]}, "avg pool 3×3/2×1"),
+    ({"type": "lp_pool2d", "kernel_size": 2, "norm_type": 3}, "L3 pool 2×2/2"),
+    ({"type": "subsample2d"}, "subsample 2×2/2"),
+    ({"type": "conv_transpose2d", "out_channels": 8, "kernel_size": 4, "stride": 2},
+     "deconv 4×4/2, 8"),
+    ({"type": "conv_transpose2d", "out_channels": 4, "kernel_size": 3, "stride": [2, 1],
+      "dilation": 2}, "deconv 3×3/2×1, 4, dilation 2"),
+])
+def test_window_labels_say_every_axis(layer, label):
+    assert REGISTRY[layer["type"]](**layer).label() == label

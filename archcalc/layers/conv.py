@@ -20,7 +20,7 @@ from .fields import (
     Size,
     SymmetricPadding,
 )
-from .window import infer_window, make_window, window_field
+from .window import infer_window, make_window, window_field, window_text
 
 
 def _check_groups(groups: int, in_channels: int, out_channels: int) -> None:
@@ -231,17 +231,12 @@ class Conv2d(Layer):
         )
 
     def label(self) -> str:
-        kh, kw = to_pair(self.kernel_size)
-        sh, sw = to_pair(self.stride)
-        stride = f"/{sh}" if sh == sw else f"/{sh}×{sw}"
-        text = f"conv {kh}×{kw}{stride}, {self.out_channels}"
+        details = [str(self.out_channels)]
         if self.groups > 1:
-            text += f", groups {self.groups}"
-        if to_pair(self.dilation) != (1, 1):
-            text += f", dilation {self.dilation}"
+            details.append(f"groups {self.groups}")
         if self.connections is not None:
-            text += ", table"
-        return text
+            details.append("table")
+        return window_text("conv", self.window, *details)
 
     def to_onnx(self, ctx, inputs, inferred):
         """Conv (pads [top, left, bottom, right]); ceil rounding's extra trailing padding made
@@ -368,8 +363,8 @@ class ConvTranspose2d(Layer):
         )
 
     def label(self) -> str:
-        kh, kw = to_pair(self.kernel_size)
-        return f"deconv {kh}×{kw}/{to_pair(self.stride)[0]}, {self.out_channels}"
+        return window_text("deconv", make_window(self.kernel_size, self.stride, self.dilation),
+                           str(self.out_channels))
 
     def to_onnx(self, ctx, inputs, inferred):
         """ConvTranspose with the same pads, output_padding, dilations and groups.

@@ -18,6 +18,7 @@ from .window import (
     infer_window,
     make_window,
     window_field,
+    window_text,
 )
 
 
@@ -69,8 +70,7 @@ class _WindowPool(Layer):
         return {**self._window_args(inferred), "padding": inferred.resolved["explicit_padding"]}
 
     def _label(self, name: str) -> str:
-        kh, kw = self.window.kernel
-        return f"{name} {kh}×{kw}/{self.window.stride[0]}"
+        return window_text(name, self.window)
 
     def _onnx_window(self, ctx, inferred: Inferred) -> tuple[dict | None, tuple]:
         """How an ONNX pool can reproduce this window: (attributes, explicit padding).

@@ -42,6 +42,20 @@ def make_window(kernel, stride=None, dilation=1) -> Window:
     return Window(k, to_pair(stride) if stride is not None else k, to_pair(dilation))
 
 
+def _pair_text(pair: Pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
+def window_text(name: str, window: Window, *details: str) -> str:
+    """A diagram label: 'conv 3×3/2, 64' — kernel, stride (one number when both axes agree),
+    the kind's details, then the dilation when there is one ('dilation 2', 'dilation 2×1')."""
+    kh, kw = window.kernel
+    parts = [f"{name} {kh}×{kw}/{_pair_text(window.stride)}", *details]
+    if window.dilation != (1, 1):
+        parts.append(f"dilation {_pair_text(window.dilation)}")
+    return ", ".join(parts)
+
+
 def infer_window(
     shape: Shape, window: Window, padding, rounding: Rounding, channels: int
 ) -> Inferred:

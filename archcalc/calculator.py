@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from .errors import ArchcalcError, Location, ShapeError
+from .errors import ArchcalcError, FitError, Location, ShapeError
 from .geometry import AXES, ReceptiveField, Rounding, fmt_int, fmt_num, to_pair, window_output
 from .layers import REGISTRY, Context, Cost, Inferred, Layer, Shape, TensorSpec, shape_text
 from .layers.base import numel
@@ -190,7 +190,7 @@ class LayerWork:
     tensors: tuple[TensorSpec, ...] = ()
     cost: Cost | None = None
     receptive_field: ReceptiveField | None = None
-    problem: ShapeError | None = None
+    problem: FitError | None = None
     alternatives: tuple[Alternative, ...] = field(default_factory=tuple)
 
     @property
@@ -223,9 +223,7 @@ def work_out(layer: Layer, input_shape: Shape, *, rounding: Rounding = "exact") 
     ctx = Context(rounding=rounding)
     try:
         inferred = layer.infer([input_shape], ctx)
-    except ShapeError as exc:
-        if not _is_size_problem(exc):
-            raise
+    except FitError as exc:  # any other ShapeError (groups vs channels, ...) is raised
         return LayerWork(layer, input_shape, rounding, problem=exc,
                          alternatives=tuple(alternatives(layer, input_shape, rounding)))
     out = inferred.shape
@@ -236,11 +234,6 @@ def work_out(layer: Layer, input_shape: Shape, *, rounding: Rounding = "exact") 
         receptive_field=layer.receptive_field([ReceptiveField.of_input()], [input_shape],
                                               inferred),
     )
-
-
-def _is_size_problem(exc: ShapeError) -> bool:
-    """The two ways geometry.window_output says a window does not fit the input."""
-    return exc.what.startswith(("output height", "output width", "kernel does not fit"))
 
 
 def _try(layer: Layer, input_shape: Shape, rounding: Rounding,
@@ -300,7 +293,7 @@ def _resolved_padding(layer: Layer, input_shape: Shape) -> tuple[int, int, int, 
 def _fits(n: int, kernel: int, stride: int, pad: int, dilation: int) -> bool:
     try:
         window_output(n, kernel, stride, pad, pad, dilation=dilation)
-    except ShapeError:
+    except FitError:
         return False
     return True
 

@@ -96,6 +96,11 @@ class ShapeError(ArchcalcError):
     """A layer cannot be applied to the shape it receives."""
 
 
+class FitError(ShapeError):
+    """A sliding window does not fit its input: the kernel is larger than the padded input,
+    or (W − F_eff + P)/S + 1 is not a whole number under exact rounding."""
+
+
 class GraphError(ArchcalcError):
     """The layers do not form a valid directed acyclic graph."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from .errors import ShapeError
+from .errors import FitError
 
 Rounding = Literal["exact", "floor", "ceil"]
 Pair = tuple[int, int]
@@ -93,7 +93,7 @@ def window_output(
     rounding: Rounding = "exact",
     axis: str = "width",
 ) -> AxisSize:
-    """W' = (W − F_eff + P_begin + P_end)/S + 1, rounded as asked; raises ShapeError otherwise."""
+    """W' = (W − F_eff + P_begin + P_end)/S + 1, rounded as asked; raises FitError otherwise."""
     k_eff = effective_kernel(kernel, dilation)
     padded = n + pad_begin + pad_end
     k_text = fmt_num(kernel) if dilation == 1 else f"({dilation}·({kernel} − 1) + 1)"
@@ -108,7 +108,7 @@ def window_output(
             most = (padded - 1) // (kernel - 1)
             fix = (f"padding ≥ {need}" + (f", dilation ≤ {most}" if most else "")
                    + f" or kernel_size ≤ {(padded - 1) // dilation + 1}")
-        raise ShapeError(
+        raise FitError(
             f"kernel does not fit the {axis}: effective kernel {k_eff} > padded input {padded}",
             formula=text,
             fix=fix,
@@ -116,7 +116,7 @@ def window_output(
     if exact.denominator == 1:
         return AxisSize(int(exact), text)
     if rounding == "exact":
-        raise ShapeError(
+        raise FitError(
             f"output {axis} is not a whole number",
             formula=text,
             fix=_fit_hint(n, kernel, stride, pad_begin, pad_end, dilation, axis),

@@ -369,3 +369,20 @@ def test_work_out_reuses_the_layer_classes():
     assert work.fits and work.output_shape == (96, 55, 55)
     assert work.params == 34_944 and work.macs == 105_415_200
     assert calc.params_formula(work.tensors) == "(11·11·3 + 1)·96 = 34,944"
+
+
+def test_only_a_window_that_does_not_fit_is_an_answer():
+    # a window that does not fit is a FitError, answered with what would fit;
+    # any other shape problem (2 groups cannot split 3 channels) is an error
+    from archcalc.errors import FitError, ShapeError
+    from archcalc.geometry import window_output
+
+    with pytest.raises(FitError):
+        window_output(7, 3, 3, 0, 0)  # (7 − 3)/3 + 1 = 2.33
+    with pytest.raises(FitError):
+        window_output(3, 7, 1, 0, 0)  # 7 > 3
+    work = calc.work_out(calc.conv_layer(kernel=3, stride=3), (1, 7, 7))
+    assert not work.fits and isinstance(work.problem, FitError)
+    with pytest.raises(ShapeError) as info:
+        calc.work_out(calc.conv_layer(filters=4, kernel=3, groups=2), (3, 7, 7))
+    assert not isinstance(info.value, FitError)

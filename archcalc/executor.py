@@ -79,6 +79,16 @@ def run(analysis: Analysis, x: np.ndarray, weights: Mapping[str, np.ndarray] | N
         weights = init_weights(analysis, seed=seed, dtype=x.dtype, max_memory=max_memory)
     else:
         check_weights(weights, analysis, finite=False)
+    return run_checked(analysis, x, weights, kept=kept, estimate=estimate, progress=progress)
+
+
+def run_checked(analysis: Analysis, x: np.ndarray, weights: Mapping[str, np.ndarray], *,
+                kept: list[str], estimate: MemoryEstimate,
+                progress: Callable[[LayerRun], None] | None = None) -> dict[str, np.ndarray]:
+    """``run`` after its checks, for a caller that made them itself: ``x`` from ``as_batch``,
+    ``weights`` from ``check_weights`` or ``init_weights``, ``kept`` from ``kept_names`` and
+    ``estimate`` passed by ``check_memory``. Each layer is still checked against the analysis,
+    and the weights' finiteness when an output is not finite."""
     values: dict[str, np.ndarray] = {"input": x}
     uses = Counter(source for row in analysis.layers for source in set(row.inputs))
     kept_set, outputs = set(kept), set(analysis.outputs)
@@ -130,30 +140,42 @@ def _where(row: LayerStats) -> Location:
     return Location(base.file, base.line, base.column, row.name, row.kind, None)
 
 
-def as_batch(analysis: Analysis, x) -> np.ndarray:
-    """``x`` as an (N, C, H, W) float32/float64 array matching the spec's input, or ExecError."""
+def batch_shape(analysis: Analysis, shape: tuple[int, ...],
+                where: Location | None = None) -> tuple[int, ...]:
+    """``shape`` as (N, C, H, W) for the spec's C×H×W input (C×H×W alone is one example), or
+    ExecError at ``where``; nothing read but the shape, so a file can be checked unread."""
     expected = tuple(analysis.input_shape)
-    if not isinstance(x, np.ndarray):
-        raise ExecError(f"the input must be a NumPy array, got {type(x).__name__}",
-                        fix="pass np.asarray(x, dtype=np.float32)")
-    if x.ndim == len(expected):
-        x = x[None]
-    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+    shape = tuple(shape)
+    if shape == expected:
+        shape = (1, *expected)
+    if len(shape) != len(expected) + 1 or shape[1:] != expected:
         raise ExecError(
-            f"input has shape {'×'.join(map(str, x.shape))}, the network takes "
-            f"N×{'×'.join(map(str, expected))} (batch × C×H×W)",
+            f"input has shape {'×'.join(map(str, shape))}, the network takes "
+            f"{'×'.join(map(str, expected))} (one example) or N×{'×'.join(map(str, expected))} "
+            "(a batch)", where=where,
             fix=f"give an array of shape ({', '.join(map(str, expected))}) or "
                 f"(N, {', '.join(map(str, expected))})")
-    if x.shape[0] < 1:
-        raise ExecError("the input batch is empty (N = 0)", fix="give at least one example")
+    if shape[0] < 1:
+        raise ExecError("the input batch is empty (N = 0)", where=where,
+                        fix="give at least one example")
+    return shape
+
+
+def as_batch(analysis: Analysis, x, where: Location | None = None) -> np.ndarray:
+    """``x`` as an (N, C, H, W) float32/float64 array matching the spec's input and holding
+    only finite values, or ExecError (at ``where``, e.g. the file it came from)."""
+    if not isinstance(x, np.ndarray):
+        raise ExecError(f"the input must be a NumPy array, got {type(x).__name__}", where=where,
+                        fix="pass np.asarray(x, dtype=np.float32)")
+    x = x.reshape(batch_shape(analysis, x.shape, where))
     if x.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ExecError(f"input dtype {x.dtype} is not supported",
+        raise ExecError(f"input dtype {x.dtype} is not supported", where=where,
                         fix="convert it with x.astype(np.float32) (or float64)")
-    finite = np.isfinite(x)
-    if not finite.all():
+    if not all_finite(x):
+        finite = np.isfinite(x)
         bad = np.argwhere(~finite)[0]
         raise ExecError(f"the input holds {x.size - int(finite.sum()):,} NaN or infinite "
-                        f"values, the first at index {tuple(int(i) for i in bad)}",
+                        f"values, the first at index {tuple(int(i) for i in bad)}", where=where,
                         fix="replace them with finite numbers")
     return x
 

@@ -605,6 +605,33 @@ def test_cli_input_file_and_its_errors(spec_file, tmp_path):
     assert result.exit_code == 1 and "--batch 2 disagrees" in result.output
 
 
+def test_cli_input_is_checked_once_by_as_batch_at_its_file(spec_file, tmp_path, monkeypatch):
+    # the CLI's input checks are the executor's (one message, one pass over the values),
+    # located at the file; run()'s own pass over the input is not repeated
+    from archcalc import executor
+    from archcalc.errors import Location
+
+    calls = []
+    real = executor.as_batch
+
+    def spy(analysis, x, where=None):
+        calls.append(where)
+        return real(analysis, x, where)
+
+    monkeypatch.setattr(executor, "as_batch", spy)
+    path = tmp_path / "x.npy"
+    np.save(path, rand((2, 1, 12, 12)))
+    result = invoke(spec_file, "--input", path, "--top-k", 0)
+    assert result.exit_code == 0, result.output
+    assert calls == [Location(str(path))]
+    calls.clear()
+    assert invoke(spec_file, "--top-k", 0).exit_code == 0  # a random input is finite as made
+    assert calls == []
+    with pytest.raises(ExecError, match=r"^x\.npy: the input holds 1 NaN"):
+        real(net("- {type: relu}", input_shape=(1, 2, 2)), np.array([[[1.0, np.inf], [0, 0]]]),
+             where=Location("x.npy"))
+
+
 def test_cli_errors_and_misuse(spec_file, tmp_path):
     result = invoke(spec_file, "--max-memory", "lots")
     assert result.exit_code == 2

@@ -73,7 +73,15 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
     import numpy as np
 
     from ..analysis import analyze
-    from ..executor import check_memory, estimate_memory, format_bytes, kept_names, run
+    from ..errors import Location
+    from ..executor import (
+        as_batch,
+        check_memory,
+        estimate_memory,
+        format_bytes,
+        kept_names,
+        run_checked,
+    )
     from ..outputs import check_writable
     from ..spec import load_spec
     from ..weights import init_weights, load_weights, save_arrays, save_weights
@@ -91,12 +99,13 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
     saved = kept_names(analysis, keep_arg)
     kept = list(dict.fromkeys([*saved, *analysis.outputs]))
 
-    x = (_read_input(input_file, analysis, dtype, batch, max_memory) if input_file
-         else None)
-    n = x.shape[0] if x is not None else (batch or 1)
+    array = _open_input(input_file, analysis, batch) if input_file else None
+    n = array.shape[0] if array is not None else (batch or 1)
     estimate = estimate_memory(analysis, batch=n, dtype=dtype, keep=kept)
     check_memory(estimate, max_memory)
-    if x is None:
+    if array is not None:  # read in full only now that the run fits
+        x = as_batch(analysis, np.array(array, dtype=dtype), where=Location(input_file))
+    else:
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((n, *analysis.input_shape), dtype=np.dtype(dtype))
 
@@ -116,8 +125,8 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
             advance(event.row.name)
 
         start = time.perf_counter()
-        activations = run(analysis, x, weights, keep=kept, progress=progress,
-                          max_memory=max_memory)
+        activations = run_checked(analysis, x, weights, kept=kept, estimate=estimate,
+                                  progress=progress)
         total_seconds = time.perf_counter() - start
 
     out = console()
@@ -150,12 +159,13 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
                   f"to {save_file}", markup=False)
 
 
-def _read_input(path: str, analysis, dtype: str, batch: int | None, max_memory: int | None):
-    """The --input array, validated (shape, dtype, finite) before it is read in full."""
+def _open_input(path: str, analysis, batch: int | None):
+    """The --input .npy, memory-mapped, with its shape as (N, C, H, W): the file's own
+    checks (exists, one array of real numbers, agrees with --batch), before it is read."""
     import numpy as np
 
     from ..errors import ExecError, Location
-    from ..executor import check_memory, estimate_memory
+    from ..executor import batch_shape
 
     where = Location(path)
     if not Path(path).is_file():
@@ -171,29 +181,11 @@ def _read_input(path: str, analysis, dtype: str, batch: int | None, max_memory: 
     if array.dtype.kind not in "fiu":
         raise ExecError(f"input dtype {array.dtype} is not a real number type", where=where,
                         fix="save float32 or float64 values")
-    expected = tuple(analysis.input_shape)
-    shape = tuple(array.shape)
-    if shape == expected:
-        shape = (1, *expected)
-    if len(shape) != 4 or shape[1:] != expected:
-        raise ExecError(
-            f"input has shape {'×'.join(map(str, array.shape))}, the network takes "
-            f"{'×'.join(map(str, expected))} (C×H×W) or N×{'×'.join(map(str, expected))}",
-            where=where,
-            fix=f"save an array of shape {expected} or (N, {', '.join(map(str, expected))})")
-    if batch is not None and batch != shape[0]:
-        raise ExecError(f"--batch {batch} disagrees with the input's batch of {shape[0]}",
+    array = array.reshape(batch_shape(analysis, array.shape, where))
+    if batch is not None and batch != array.shape[0]:
+        raise ExecError(f"--batch {batch} disagrees with the input's batch of {array.shape[0]}",
                         where=where, fix="leave out --batch when giving --input")
-    check_memory(estimate_memory(analysis, batch=shape[0], dtype=dtype, keep="outputs"),
-                 max_memory)
-    x = np.array(array, dtype=dtype).reshape(shape)
-    finite = np.isfinite(x)
-    if not finite.all():
-        first = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise ExecError(f"the input holds {x.size - int(finite.sum()):,} NaN or infinite values, "
-                        f"the first at index {first}", where=where,
-                        fix="replace them with finite numbers")
-    return x
+    return array
 
 
 def _record(event) -> dict[str, Any]:

@@ -21,7 +21,16 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from .errors import ArchcalcError, FitError, Location, ShapeError
-from .geometry import AXES, ReceptiveField, Rounding, fmt_int, fmt_num, to_pair, window_output
+from .geometry import (
+    AXES,
+    ReceptiveField,
+    Rounding,
+    fmt_int,
+    fmt_num,
+    resolve_padding,
+    to_pair,
+    window_output,
+)
 from .layers import REGISTRY, Context, Cost, Inferred, Layer, Shape, TensorSpec, shape_text
 from .layers.base import numel
 from .messages import validation_error
@@ -245,31 +254,29 @@ def _try(layer: Layer, input_shape: Shape, rounding: Rounding,
         return None
 
 
-def alternatives(layer: Layer, input_shape: Shape, rounding: Rounding = "exact",
-                 *, per_side: int = 1) -> list[Alternative]:
+def alternatives(layer: Layer, input_shape: Shape, rounding: Rounding = "exact"
+                 ) -> list[Alternative]:
     """The nearest paddings (below and above the current one) and strides that make the size
     formula give whole numbers, then what floor and ceil rounding would give."""
     found: list[Alternative] = []
-    if getattr(layer, "kernel_size", None) is None:
+    window = getattr(layer, "window", None)
+    if window is None:
         return found  # not a sliding window: nothing to vary
     _, h, w = input_shape
-    kernel = to_pair(layer.kernel_size)
-    stride = to_pair(layer.stride if layer.stride is not None else layer.kernel_size)
-    dilation = to_pair(getattr(layer, "dilation", 1))
     padding = layer.padding
     if isinstance(padding, (int, tuple)) and not (isinstance(padding, tuple)
                                                   and len(padding) == 4):
         current = to_pair(padding)
-        options = [_axis_paddings(n, kernel[i], stride[i], current[i], dilation[i], per_side)
+        options = [_axis_paddings(n, window.kernel_eff[i], window.stride[i], current[i])
                    for i, n in enumerate((h, w))]
         for value in _combine(options, current):
             inferred = _try(layer, input_shape, rounding, padding=value)
             if inferred:
                 found.append(Alternative("padding", value, inferred.shape, inferred.work))
-    pads = _resolved_padding(layer, input_shape)
-    options = [_axis_strides(n + pads[2 * i] + pads[2 * i + 1], kernel[i], stride[i],
-                             dilation[i], per_side) for i, n in enumerate((h, w))]
-    for value in _combine(options, stride):
+    pads = resolve_padding(padding, window.kernel, window.stride, window.dilation, (h, w))
+    options = [_axis_strides(n + pads[2 * i] + pads[2 * i + 1], window.kernel_eff[i],
+                             window.stride[i]) for i, n in enumerate((h, w))]
+    for value in _combine(options, window.stride):
         inferred = _try(layer, input_shape, rounding, stride=value)
         if inferred:
             found.append(Alternative("stride", value, inferred.shape, inferred.work))
@@ -281,18 +288,9 @@ def alternatives(layer: Layer, input_shape: Shape, rounding: Rounding = "exact",
     return found
 
 
-def _resolved_padding(layer: Layer, input_shape: Shape) -> tuple[int, int, int, int]:
-    from .geometry import resolve_padding
-
-    _, h, w = input_shape
-    stride = layer.stride if layer.stride is not None else layer.kernel_size
-    return resolve_padding(layer.padding, to_pair(layer.kernel_size), to_pair(stride),
-                           to_pair(getattr(layer, "dilation", 1)), (h, w))
-
-
-def _fits(n: int, kernel: int, stride: int, pad: int, dilation: int) -> bool:
+def _fits(n: int, kernel_eff: int, stride: int, pad: int) -> bool:
     try:
-        window_output(n, kernel, stride, pad, pad, dilation=dilation)
+        window_output(n, kernel_eff, stride, pad, pad)
     except FitError:
         return False
     return True
@@ -301,55 +299,44 @@ def _fits(n: int, kernel: int, stride: int, pad: int, dilation: int) -> bool:
 _SCAN = 10_000  # strides tried on each side of the current one: hints stay instant
 
 
-def _axis_paddings(n: int, kernel: int, stride: int, current: int, dilation: int,
-                   per_side: int) -> list[int]:
-    """Symmetric paddings nearest to ``current`` (up to ``per_side`` below and above) for
-    which this axis fits; [current] when it already does.
+def _axis_paddings(n: int, kernel_eff: int, stride: int, current: int) -> list[int]:
+    """The symmetric paddings nearest to ``current`` (one below, one above) for which this
+    axis fits; [current] when it already does.
 
     p fits when W + 2p ≥ F_eff and S divides W + 2p − F_eff, i.e. 2p ≡ F_eff − W (mod S):
     none when gcd(2, S) does not divide F_eff − W, else every m-th p (m = S/gcd(2, S)) from
     the least solution — found directly, however large S or the padding is.
     """
-    if _fits(n, kernel, stride, current, dilation):
+    if _fits(n, kernel_eff, stride, current):
         return [current]
-    k_eff = dilation * (kernel - 1) + 1
     g = math.gcd(2, stride)
-    if (k_eff - n) % g:
+    if (kernel_eff - n) % g:
         return []
     m = stride // g
-    residue = ((k_eff - n) // g) * pow(2 // g, -1, m) % m if m > 1 else 0
-    least = max(0, -(-(k_eff - n) // 2))  # W + 2p ≥ F_eff
-    above, p = [], max(current + 1, least)
-    p += (residue - p) % m
-    while len(above) < per_side:
-        above.append(p)
-        p += m
-    below, p = [], current - 1
-    while len(below) < per_side and p >= least:
-        p -= (p - residue) % m
-        if p < least:
-            break
-        below.append(p)
-        p -= m
-    return sorted(below + above)
+    residue = ((kernel_eff - n) // g) * pow(2 // g, -1, m) % m if m > 1 else 0
+    least = max(0, -(-(kernel_eff - n) // 2))  # W + 2p ≥ F_eff
+    above = max(current + 1, least)
+    above += (residue - above) % m
+    below = current - 1
+    below -= (below - residue) % m
+    return ([below] if below >= least else []) + [above]
 
 
-def _axis_strides(padded: int, kernel: int, current: int, dilation: int,
-                  per_side: int) -> list[int]:
-    """Strides nearest to ``current`` that divide the room the window has to move (tried up
-    to _SCAN away from it, so an absurd stride gets an answer at once)."""
-    k_eff = dilation * (kernel - 1) + 1
-    room = padded - k_eff
+def _axis_strides(padded: int, kernel_eff: int, current: int) -> list[int]:
+    """The strides nearest to ``current`` (one below, one above) that divide the room the
+    window has to move, padded − F_eff (tried up to _SCAN away from it, so an absurd stride
+    gets an answer at once)."""
+    room = padded - kernel_eff
     if room < 0:
         return []  # no stride helps a kernel larger than the padded input
     if room % current == 0:
         return [current]
     start = min(current - 1, room)  # no stride above the room divides it
-    below = [s for s in range(start, max(start - _SCAN, 0), -1) if room % s == 0]
+    below = next((s for s in range(start, max(start - _SCAN, 0), -1) if room % s == 0), None)
     # a stride far beyond the window skips input pixels: offer only up to max(2·S, F_eff)
-    end = min(room, max(2 * current, k_eff), current + _SCAN)
-    above = [s for s in range(current + 1, end + 1) if room % s == 0]
-    return sorted(below[:per_side] + above[:per_side])
+    end = min(room, max(2 * current, kernel_eff), current + _SCAN)
+    above = next((s for s in range(current + 1, end + 1) if room % s == 0), None)
+    return [s for s in (below, above) if s is not None]
 
 
 def _combine(options: list[list[int]], current: tuple[int, int]) -> list[Any]:

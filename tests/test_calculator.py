@@ -386,3 +386,113 @@ def test_only_a_window_that_does_not_fit_is_an_answer():
     with pytest.raises(ShapeError) as info:
         calc.work_out(calc.conv_layer(filters=4, kernel=3, groups=2), (3, 7, 7))
     assert not isinstance(info.value, FitError)
+
+
+# --- alternatives against a brute-force search -----------------------------------------------
+
+
+def _brute_fits(n: int, k: int, s: int, p: int, d: int, rounding: str = "exact") -> int | None:
+    """The output size of one axis, or None: geometry.window_output as the oracle."""
+    from archcalc.errors import FitError
+    from archcalc.geometry import window_output
+
+    try:
+        return window_output(n, k, s, p, p, dilation=d, rounding=rounding).value
+    except FitError:
+        return None
+
+
+def _nearest(fits, current: int, candidates: range) -> list[int]:
+    """[current] when it fits, else the closest fitting value below and above it."""
+    if fits(current):
+        return [current]
+    below = [v for v in candidates if v < current and fits(v)]
+    above = [v for v in candidates if v > current and fits(v)]
+    return ([below[-1]] if below else []) + ([above[0]] if above else [])
+
+
+def _pair(value) -> tuple[int, int]:
+    return value if isinstance(value, tuple) else (value, value)
+
+
+CASES = [  # (H, W, kernel, stride, padding, dilation)
+    (h, w, k, s, p, d)
+    for h in (5, 6, 7, 8, 12) for w in (5, 7, 8, 11)
+    for k in (1, 2, 3, (3, 5), (5, 2)) for s in (1, 2, 3, 4, (2, 3), (4, 1))
+    for p in (0, 1, (2, 0)) for d in (1, 2, (1, 3))
+]
+
+
+@pytest.mark.parametrize("chunk", range(8))
+def test_alternatives_match_a_brute_force_search(chunk):
+    """Every layer of the grid that does not fit: the paddings offered use, per axis, exactly
+    the nearest fitting paddings (scanning every padding), the strides exactly the nearest
+    fitting strides up to max(2·S, F_eff), and each output is what window_output gives."""
+    checked = 0
+    for h, w, k, s, p, d in CASES[chunk::8]:
+        layer = calc.conv_layer(kernel=k, stride=s, padding=p, dilation=d)
+        kernel, stride, pad, dil = _pair(k), _pair(s), _pair(p), _pair(d)
+        axes = list(zip((h, w), kernel, stride, pad, dil))
+        if all(_brute_fits(n, ki, si, pi, di) is not None for n, ki, si, pi, di in axes):
+            continue  # fits: nothing to suggest
+        checked += 1
+        found = calc.alternatives(layer, (1, h, w))
+        by_change = {c: [a for a in found if a.change == c] for c in ("padding", "stride",
+                                                                       "rounding")}
+        # paddings: 0 … current + F_eff + 2S covers every residue above the least fitting one
+        wanted = [_nearest(lambda v, n=n, ki=ki, si=si, di=di: _brute_fits(n, ki, si, v, di)
+                           is not None, pi, range(0, pi + di * (ki - 1) + 1 + 2 * si + 1))
+                  for n, ki, si, pi, di in axes]
+        values = [_pair(a.value) for a in by_change["padding"]]
+        if wanted[0] and wanted[1]:
+            assert {v[0] for v in values} == set(wanted[0]), (h, w, k, s, p, d)
+            assert {v[1] for v in values} == set(wanted[1]), (h, w, k, s, p, d)
+        else:
+            assert values == [], (h, w, k, s, p, d)
+        for a, (ph, pw) in zip(by_change["padding"], values):
+            assert a.output_shape == (1, _brute_fits(h, kernel[0], stride[0], ph, dil[0]),
+                                      _brute_fits(w, kernel[1], stride[1], pw, dil[1]))
+        # strides: 1 … max(2·S, F_eff), with the current padding
+        wanted = [_nearest(lambda v, n=n, ki=ki, pi=pi, di=di: _brute_fits(n, ki, v, pi, di)
+                           is not None, si, range(1, max(2 * si, di * (ki - 1) + 1) + 1))
+                  for n, ki, si, pi, di in axes]
+        values = [_pair(a.value) for a in by_change["stride"]]
+        if wanted[0] and wanted[1]:
+            assert {v[0] for v in values} == set(wanted[0]), (h, w, k, s, p, d)
+            assert {v[1] for v in values} == set(wanted[1]), (h, w, k, s, p, d)
+        else:
+            assert values == [], (h, w, k, s, p, d)
+        for a, (sh, sw) in zip(by_change["stride"], values):
+            assert a.output_shape == (1, _brute_fits(h, kernel[0], sh, pad[0], dil[0]),
+                                      _brute_fits(w, kernel[1], sw, pad[1], dil[1]))
+        # rounding: floor and ceil whenever both axes then give a size
+        for a in by_change["rounding"]:
+            assert a.output_shape == (1, *(_brute_fits(n, ki, si, pi, di, a.value)
+                                           for n, ki, si, pi, di in axes))
+        expected_modes = [m for m in ("floor", "ceil")
+                          if all(_brute_fits(n, ki, si, pi, di, m) is not None
+                                 for n, ki, si, pi, di in axes)]
+        assert [a.value for a in by_change["rounding"]] == expected_modes
+    assert checked > 100
+
+
+def test_alternatives_cover_the_hard_cases():
+    # non-square input, a different answer per axis: 7×8, 3×3 stride 2. Height
+    # (7 − 3)/2 + 1 = 3 fits; width (8 − 3)/2 + 1 = 3.5 does not, and no symmetric padding
+    # helps (8 − 3 + 2p is odd, the stride even). Strides dividing the width's room 5: 1, and
+    # 5, beyond max(2·2, 3) = 4, so only 1; the height keeps 2
+    found = calc.alternatives(calc.conv_layer(kernel=3, stride=2), (1, 7, 8))
+    assert [(a.change, a.value, a.output_shape) for a in found] == [
+        ("stride", (2, 1), (1, 3, 6)),  # width (8 − 3)/1 + 1 = 6
+        ("rounding", "floor", (1, 3, 3)),  # ⌊3.5⌋
+        ("rounding", "ceil", (1, 3, 4)),  # ⌈3.5⌉ = 4: the last window starts at 6 < 8
+    ]
+    # dilation 2: F_eff = 2·(3 − 1) + 1 = 5 on 6: (6 − 5 + 2p)/3 + 1 needs 1 + 2p ≡ 0 (mod 3):
+    # p = 1 → (6 − 5 + 2)/3 + 1 = 2; p = 4 → (6 − 5 + 8)/3 + 1 = 4
+    found = calc.alternatives(calc.conv_layer(kernel=3, stride=3, dilation=2), (1, 6, 6))
+    assert [(a.value, a.output_shape) for a in found if a.change == "padding"] == [
+        (1, (1, 2, 2))]
+    found = calc.alternatives(calc.conv_layer(kernel=3, stride=3, padding=2, dilation=2),
+                              (1, 6, 6))
+    assert [(a.value, a.output_shape) for a in found if a.change == "padding"] == [
+        (1, (1, 2, 2)), (4, (1, 4, 4))]

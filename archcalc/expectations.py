@@ -118,14 +118,14 @@ def check_expectations(analysis: Analysis, *, source_text: str | None = None
             planned.append((name, quantity, claim, subject))
     results = []
     for subject_name, quantity, claim, subject in planned:
-        where = (marks.at("totals", quantity) if subject is None
-                 else marks.at("layers", subject_name, quantity))
         try:
             actual = (_total(analysis, quantity) if subject is None
                       else _of_subject(subject, quantity))
             results.append(_compare(subject_name, quantity, claim, actual,
                                     claim.source or expect.source))
-        except ArchcalcError as exc:
+        except ArchcalcError as exc:  # only now is the spec's text read for the position
+            where = (marks.at("totals", quantity) if subject is None
+                     else marks.at("layers", subject_name, quantity))
             raise SpecError(exc.what, where=where, formula=exc.formula, fix=exc.fix) from None
     return results
 

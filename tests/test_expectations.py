@@ -129,6 +129,19 @@ def test_unknown_total_quantity_is_located_with_did_you_mean(tmp_path: Path):
     assert "did you mean 'params'?" in message
 
 
+def test_claims_that_hold_do_not_read_the_spec_again(tmp_path: Path, monkeypatch):
+    # the spec's text is re-read only to place an error; claims that hold need no position
+    import archcalc.expectations as expectations
+
+    path = tmp_path / "fine.yaml"
+    path.write_text(CONV1 + "expect:\n  totals:\n    params: 34944\n", encoding="utf-8")
+    analysis = analyze(load_spec(path))
+    reads = []
+    monkeypatch.setattr(expectations, "_read", lambda file: reads.append(file))
+    assert all_passed(check_expectations(analysis))
+    assert reads == []
+
+
 def test_unknown_layer_quantity_is_located():
     with pytest.raises(SpecError) as info:
         check("expect:\n  layers:\n    conv1: {outputshape: 55x55x96}\n")

@@ -23,19 +23,26 @@ CONVENTION = (
 FORMATS = ("table", "json", "csv", "markdown")
 
 
-def human(n: int, unit: str = "") -> str:
-    """15470264320 -> '15.47 G'."""
-    for scale, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {suffix}{unit}"
-    return f"{n} {unit}".rstrip()
+def human(n: int) -> str:
+    """15470264320 -> '15.47 G'; 999,999 -> '1.00 M' (rounded to 2 decimals, then the unit
+    chosen, so never '1000.00 k'); below 1,000 as it is."""
+    return _scaled(n, 1000, ("k", "M", "G", "T"), "")
 
 
 def human_bytes(n: int) -> str:
-    for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= scale:
-            return f"{n / scale:.2f} {suffix}"
-    return f"{n} B"
+    """3_200_000 -> '3.05 MiB'; 2**20 − 1 -> '1.00 MiB' (not '1024.00 KiB'); below 1 KiB in
+    bytes."""
+    return _scaled(n, 1024, ("KiB", "MiB", "GiB"), " B")
+
+
+def _scaled(n: int, base: int, suffixes: tuple[str, ...], plain: str) -> str:
+    """n in the smallest unit base**i (i ≥ 1) whose rounded value stays below ``base``."""
+    if abs(n) < base:
+        return f"{n}{plain}"
+    i = 1
+    while i < len(suffixes) and abs(float(f"{n / base**i:.2f}")) >= base:
+        i += 1
+    return f"{n / base**i:.2f} {suffixes[i - 1]}"
 
 
 def to_dict(analysis: Analysis) -> dict[str, Any]:

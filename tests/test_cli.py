@@ -104,6 +104,21 @@ def test_summary_rf_stride_of_both_axes_as_decimals(tmp_path):
     assert "receptive field 3 px, stride 0.5×0.25" in out
 
 
+def test_human_units_are_chosen_after_rounding():
+    from archcalc.report import human, human_bytes
+
+    assert human(15_470_264_320) == "15.47 G"  # VGG-16's MACs
+    assert human(999) == "999"
+    assert human(999_994) == "999.99 k"  # 999.994 k
+    assert human(999_999) == "1.00 M"  # 999.999 k rounds to 1000.00 k = 1.00 M
+    assert human(-2_500_000) == "-2.50 M"
+    assert human_bytes(1023) == "1023 B"
+    assert human_bytes(2**20 - 6) == "1023.99 KiB"  # 1,048,570/1,024 = 1023.994
+    assert human_bytes(2**20 - 1) == "1.00 MiB"  # 1023.999 KiB rounds to 1024.00 KiB
+    assert human_bytes(2**30 - 1) == "1.00 GiB"
+    assert human_bytes(3_200_000) == "3.05 MiB"  # 3,200,000/1,048,576 = 3.052
+
+
 def test_vgg16_from_the_issue():
     data = json.loads(invoke("summary", "vgg16", "--format", "json").output)
     # torchvision vgg16: 138,357,544 params, 15.47 GMACs; the notes' FC weights

@@ -14,7 +14,6 @@ class again with the changed field.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -34,9 +33,9 @@ from .geometry import (
 from .layers import REGISTRY, Context, Cost, Inferred, Layer, Shape, TensorSpec, shape_text
 from .layers.base import numel
 from .messages import validation_error
+from .quantities import _SHAPE_SPLIT
 
 POOL_KINDS = {"max": "max_pool2d", "avg": "avg_pool2d"}
-_SPLIT = re.compile(r"\s*[x×*,]\s*")
 
 
 # --- reading the numbers people type ---------------------------------------------------------
@@ -92,7 +91,7 @@ def parse_ints(text: Any, option: str, wanted: str) -> tuple[int, ...]:
     if isinstance(text, (list, tuple)):
         parts = [str(v) for v in text]
     else:
-        parts = _SPLIT.split(str(text).strip().strip("[]()"))
+        parts = _SHAPE_SPLIT.split(str(text).strip().strip("[]()"))
     try:
         dims = tuple(int(p) for p in parts)
     except ValueError:

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from .analysis import Analysis
-from .geometry import AXES, ReceptiveField, fmt_int
+from .geometry import AXES, ReceptiveField, fmt_int, jsonable
 from .layers import shape_text
 from .report import human, human_bytes
 
@@ -98,9 +98,9 @@ class Comparison:
     rows: tuple[Row, ...]
 
 
-def compare(analyses: list[Analysis], names: list[str] | None = None) -> Comparison:
+def compare(analyses: list[Analysis]) -> Comparison:
     """Totals of every network, in the order given; ratios are relative to the first."""
-    labels = names or [a.name for a in analyses]
+    labels = [a.name for a in analyses]
     if len(set(labels)) < len(labels):  # two specs with one name: tell them apart
         labels = [f"{label} ({i + 1})" for i, label in enumerate(labels)]
     rows = tuple(Row(q, tuple(q.value(a) for a in analyses)) for q in QUANTITIES)
@@ -109,13 +109,9 @@ def compare(analyses: list[Analysis], names: list[str] | None = None) -> Compari
 
 def to_dict(comparison: Comparison) -> dict[str, Any]:
     def plain(value: Any) -> Any:
-        if isinstance(value, tuple):
-            return list(value)
         if isinstance(value, ReceptiveField):  # the size of each axis
-            return {axis: plain(getattr(value, axis).size) for axis in AXES}
-        if isinstance(value, Fraction):
-            return int(value) if value.denominator == 1 else float(value)
-        return value
+            return {axis: jsonable(getattr(value, axis).size) for axis in AXES}
+        return jsonable(value)
 
     return {
         "networks": list(comparison.names),

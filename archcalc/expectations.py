@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArchcalcError, Location, SpecError
-from .geometry import fmt_int
+from .geometry import fmt_count, fmt_int, jsonable
 from .layers import shape_text
 from .messages import suggestion
 from .quantities import Count, parse_count, parse_shape
@@ -37,8 +37,6 @@ from .spec import BUNDLED_DIR, LAYER_CLAIMS, TOTAL_CLAIMS, Claim
 if TYPE_CHECKING:
     from .analysis import Analysis, LayerStats
 
-COUNTS = ("params", "trainable_params", "non_trainable_params", "buffers", "macs", "flops",
-          "layers", "weights", "bias")
 SUMMED = ("params", "weights", "bias", "macs", "flops")  # over a block's layers
 
 
@@ -68,7 +66,7 @@ class ClaimResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"subject": self.subject, "quantity": self.quantity,
-                "expected": self.expected, "actual": _jsonable(self.actual), "ok": self.ok,
+                "expected": self.expected, "actual": jsonable(self.actual), "ok": self.ok,
                 "source": self.source, "detail": self.detail}
 
 
@@ -241,23 +239,16 @@ def _within(count: Count, tolerance: float | None, actual: int | Fraction) -> tu
         why = f"±{tolerance:g} relative"
     else:
         allowed = count.tolerance
-        why = f"±{_num(allowed)} from the precision written" if allowed else ""
+        why = f"±{fmt_count(allowed)} from the precision written" if allowed else ""
     diff = actual - count.value
     if abs(diff) <= allowed:
         return True, (f"within {why}" if allowed else "")
     share = f", {float(diff / count.value):+.3%}".replace("-", "−") if count.value else ""
-    return False, f"off by {'+' if diff > 0 else '−'}{_num(abs(diff))}{share}" + (
+    return False, f"off by {'+' if diff > 0 else '−'}{fmt_count(abs(diff))}{share}" + (
         f" (allowed {why})" if allowed else "")
 
 
 # --- text --------------------------------------------------------------------------------------
-
-
-def _num(x: Fraction | int) -> str:
-    x = Fraction(x)
-    if x.denominator == 1:
-        return fmt_int(int(x))
-    return f"{float(x):,.6g}"
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -270,16 +261,8 @@ def _display(quantity: str, written: Any, actual: Any) -> str:
             return "[" + ", ".join(str(d) for d in actual) + "]"
         return _shape(actual)
     if isinstance(actual, tuple):
-        return "[" + ", ".join(_num(v) for v in actual) + "]"
-    return _num(actual)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Fraction):
-        return int(value) if value.denominator == 1 else float(value)
-    return value
+        return "[" + ", ".join(fmt_count(v) for v in actual) + "]"
+    return fmt_count(actual)
 
 
 # --- where a claim is written -------------------------------------------------------------------

@@ -87,11 +87,6 @@ def input_field(analysis: Analysis, name: str) -> ReceptiveField:
     return ReceptiveField.of_input()
 
 
-def input_shape(analysis: Analysis, name: str) -> Shape:
-    return analysis.by_name[name].output_shape if name in analysis.by_name \
-        else analysis.input_shape
-
-
 @dataclass(frozen=True)
 class Explanation:
     """The worked arithmetic of one layer."""
@@ -166,7 +161,8 @@ def render_text(analysis: Analysis, name: str | None = None) -> str:
              "(shapes H×W×C; MACs exclude bias adds)", ""]
     for item in items:
         s = item.stats
-        ins = ", ".join(f"{shape_text(input_shape(analysis, n))} ({n})" for n in s.inputs)
+        ins = ", ".join(f"{shape_text(shape)} ({n})" for n, shape in zip(s.inputs,
+                                                                         s.input_shapes))
         lines.append(f"{s.name}  [{s.kind}: {s.layer.label()}]  input {ins}")
         lines.append("  output  " + "\n          ".join(item.shape_work))
         params = f"  params  {item.params_work}"

@@ -15,7 +15,7 @@ import decimal
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import FitError
 
@@ -31,6 +31,13 @@ def fmt_int(n: int | Fraction) -> str:
     if isinstance(n, Fraction) and n.denominator != 1:
         return f"{float(n):,.2f}"
     return f"{int(n):,}"
+
+
+def fmt_count(n: int | Fraction) -> str:
+    """A count or its tolerance in a verdict: '34,944'; not whole, 6 significant digits
+    ('0.005', '1,234.57')."""
+    n = Fraction(n)
+    return fmt_int(n) if n.denominator == 1 else f"{float(n):,.6g}"
 
 
 def fmt_num(n: int | Fraction) -> str:
@@ -249,8 +256,8 @@ class ReceptiveField:
 
     def as_dict(self) -> dict:
         def axis(a: AxisRF) -> dict:
-            return {"size": _jsonable(a.size), "stride": _jsonable(a.stride),
-                    "start": _jsonable(a.start), "aligned": a.aligned}
+            return {"size": jsonable(a.size), "stride": jsonable(a.stride),
+                    "start": jsonable(a.start), "aligned": a.aligned}
 
         return {"height": axis(self.height), "width": axis(self.width)}
 
@@ -273,8 +280,14 @@ def _axes_text(h: Fraction, w: Fraction) -> str:
     return fmt_num(h) if h == w else f"{fmt_num(h)}×{fmt_num(w)}"
 
 
-def _jsonable(x: Fraction) -> int | float:
-    return int(x) if x.denominator == 1 else float(x)
+def jsonable(value: Any) -> Any:
+    """JSON-ready: a Fraction as an int when whole, else a float; tuples and lists as lists
+    of such; anything else as it is."""
+    if isinstance(value, (tuple, list)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Fraction):
+        return int(value) if value.denominator == 1 else float(value)
+    return value
 
 
 def merge_axis(fields: list[AxisRF]) -> AxisRF:

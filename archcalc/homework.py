@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchcalcError, Location
-from .geometry import ReceptiveField, fmt_int, fmt_num
+from .geometry import ReceptiveField, fmt_count, fmt_int, fmt_num
 from .layers import shape_text
 from .messages import suggestion
 from .quantities import _SHAPE_SPLIT, Count, QuantityError, parse_count
-from .yaml_source import Mark, SourceDict, SourceList, parse_yaml, read_text
+from .yaml_source import Mark, SourceDict, SourceList, parse_yaml
 
 TOP_KEYS = ("student", "title", "network", "spec", "set", "answers", "questions", "notes")
 LAYER_QUANTITIES = ("output_shape", "params", "weights", "bias", "trainable_params", "macs",
@@ -114,13 +114,6 @@ def is_answers(data: Any) -> bool:
     """An answers file has no layers: and at least one key only answers files have."""
     return isinstance(data, dict) and "layers" not in data and any(
         key in data for key in ("answers", "questions", "network", "spec", "student"))
-
-
-def grade_file(path: str | Path) -> GradeSheet:
-    """Read an answers file and grade every answer in it."""
-    path = Path(path)
-    text = read_text(path)
-    return grade_text(text, file=str(path), base=path.parent)
 
 
 def grade_text(text: str, *, file: str = "<answers>", base: Path | None = None) -> GradeSheet:
@@ -355,10 +348,6 @@ def _joined(lines: tuple[str, ...]) -> str:
 # --- comparing one answer ---------------------------------------------------------------------
 
 
-def _plain(x) -> str:
-    return fmt_int(x) if x.denominator == 1 else f"{float(x):,.6g}"
-
-
 def _given_text(given: Any) -> str:
     if isinstance(given, int) and not isinstance(given, bool):
         return f"{given:,}"
@@ -426,7 +415,7 @@ def _grade_rf(subject: str, quantity: str, given: Any, rf: ReceptiveField, work:
     ok = all(v.matches(a) for v, a in zip(values, actual))
     correct = rf.short().rstrip("*") if part == "size" else rf.stride_text()
     tolerance = max(v.tolerance for v in values)
-    note = f"accepted within ± {_plain(tolerance)}" if tolerance else ""
+    note = f"accepted within ± {fmt_count(tolerance)}" if tolerance else ""
     return Grade(subject, quantity, text, correct, ok, work, where.line, note)
 
 
@@ -456,7 +445,7 @@ def _grade_count(subject: str, quantity: str, given: Any, actual: Any, work: str
     ok = count.matches(actual)
     note = ""
     if count.tolerance:
-        note = f"accepted within ± {_plain(count.tolerance)}"
+        note = f"accepted within ± {fmt_count(count.tolerance)}"
     return Grade(subject, quantity, text, fmt_int(actual) if isinstance(actual, int)
                  else fmt_num(actual), ok, work, where.line, note)
 

@@ -183,16 +183,15 @@ def check(file: str, fmt: str, overrides: tuple[str, ...]) -> None:
             from ..messages import did_you_mean
 
             keys = list(data) if isinstance(data, dict) else []
-            typo = next((k for k in keys if did_you_mean(k, ("layers", "answers", "questions"))),
-                        None)
+            meant = ((k, did_you_mean(k, ("layers", "answers", "questions"))) for k in keys)
+            typo, word = next(((k, w) for k, w in meant if w is not None), (None, None))
             fix = ("give a spec with an expect: block, or an answers file "
                    "(see examples/homework/)")
             where = Location(label, 1, 1)
             if typo is not None:
                 mark = data.key_marks[typo]
                 where = Location(label, mark.line, mark.column)
-                fix = f"did you mean '{did_you_mean(typo, ('layers', 'answers', 'questions'))}:' " \
-                      f"instead of '{typo}:'?"
+                fix = f"did you mean '{word}:' instead of '{typo}:'?"
             raise ArchcalcError(
                 "neither a spec (no layers:) nor an answers file (no answers: or questions:)",
                 where=where, fix=fix)

@@ -60,7 +60,7 @@ class LayerRun:
 
 def run(analysis: Analysis, x: np.ndarray, weights: Mapping[str, np.ndarray] | None = None, *,
         keep: Keep = "all", progress: Callable[[LayerRun], None] | None = None,
-        seed: int = 0, max_memory: int | None = None) -> dict[str, np.ndarray]:
+        seed: int = 0, max_memory: int | MemoryLimit | None = None) -> dict[str, np.ndarray]:
     """Run the network on ``x`` ((N, C, H, W), or (C, H, W) for one example) and return the
     activations of the kept layers by name: ``keep`` is "all", "outputs" (the network's
     outputs) or a list of layer names. The dtype (float32 or float64) follows ``x``.
@@ -69,14 +69,16 @@ def run(analysis: Analysis, x: np.ndarray, weights: Mapping[str, np.ndarray] | N
     them from ``seed``. Their names, shapes and dtypes are checked before the run; whether they
     are finite only if an output is not (one sum per output instead of a pass over every
     weight, ~7 % of a VGG-16 or ResNet-50 forward pass), and then the first tensor holding NaN
-    or ±∞ is named. ``max_memory`` (bytes) overrides the default limit of the memory guard.
+    or ±∞ is named. ``max_memory`` (bytes) overrides the default limit of the memory guard,
+    which is read once and applies to the weights and the whole run.
     """
     x = as_batch(analysis, x)
     kept = kept_names(analysis, keep)
     estimate = estimate_memory(analysis, batch=x.shape[0], dtype=x.dtype, keep=kept)
-    check_memory(estimate, max_memory)
+    limit = MemoryLimit.of(max_memory)
+    check_memory(estimate, limit)
     if weights is None:
-        weights = init_weights(analysis, seed=seed, dtype=x.dtype, max_memory=max_memory)
+        weights = init_weights(analysis, seed=seed, dtype=x.dtype, max_memory=limit)
     else:
         check_weights(weights, analysis, finite=False)
     return run_checked(analysis, x, weights, kept=kept, estimate=estimate, progress=progress)
@@ -342,16 +344,37 @@ def default_limit() -> int:
     return DEFAULT_LIMIT if free is None else min(DEFAULT_LIMIT, free // 2)
 
 
-def check_memory(estimate: MemoryEstimate, limit: int | None = None) -> None:
-    """Refuse (ExecError) when the estimate exceeds ``limit`` (default: ``default_limit()``)."""
-    chosen = limit is not None
-    limit = default_limit() if limit is None else limit
-    if estimate.total <= limit:
+@dataclass(frozen=True)
+class MemoryLimit:
+    """The memory guard's limit in bytes, read once per run (the available memory moves, and
+    drops by what the run itself allocates), and whether the caller gave it."""
+
+    bytes: int
+    given: bool
+
+    @classmethod
+    def of(cls, max_memory: int | MemoryLimit | None) -> MemoryLimit:
+        """``max_memory`` bytes as given (--max-memory), or ``default_limit()`` read now."""
+        if isinstance(max_memory, MemoryLimit):
+            return max_memory
+        if max_memory is None:
+            return cls(default_limit(), False)
+        return cls(max_memory, True)
+
+    def __str__(self) -> str:
+        origin = ("--max-memory" if self.given
+                  else "the default limit, min(8 GiB, half the free memory)")
+        return f"{origin} of {format_bytes(self.bytes)}"
+
+
+def check_memory(estimate: MemoryEstimate, limit: int | MemoryLimit | None = None) -> None:
+    """Refuse (ExecError) when the estimate exceeds ``limit`` (see ``MemoryLimit.of``)."""
+    limit = MemoryLimit.of(limit)
+    if estimate.total <= limit.bytes:
         return
-    origin = "--max-memory" if chosen else "the default limit, min(8 GiB, half the free memory)"
     raise ExecError(
         f"refusing to run: the estimated peak memory {format_bytes(estimate.total)} exceeds "
-        f"{origin} of {format_bytes(limit)}",
+        f"{limit}",
         formula=estimate.breakdown(),
         fix="use a smaller --batch or input, keep fewer activations, or raise --max-memory "
             "if the machine really has the memory")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .analysis import Analysis, LayerStats
+    from .executor import MemoryLimit
 
 #: Softmax over one axis and axes given as inputs (Unsqueeze, ReduceSum) need opset 13.
 MIN_OPSET = 13
@@ -373,10 +374,11 @@ class Agreement:
 
 
 def compare_with_executor(data: bytes, analysis: Analysis, weights: dict[str, np.ndarray], *,
-                          seed: int = 0, batch: int = 1,
-                          tolerance: float = 1e-4) -> list[Agreement]:
+                          seed: int = 0, batch: int = 1, tolerance: float = 1e-4,
+                          max_memory: int | MemoryLimit | None = None) -> list[Agreement]:
     """Run the serialized model in onnxruntime and the network in the NumPy executor on the
-    input `archcalc run --seed` uses (standard normal), and compare every network output."""
+    input `archcalc run --seed` uses (standard normal), and compare every network output.
+    ``max_memory`` is the executor's memory limit (``executor.run``)."""
     import numpy as np
 
     try:
@@ -388,7 +390,7 @@ def compare_with_executor(data: bytes, analysis: Analysis, weights: dict[str, np
 
     x = np.random.default_rng(seed).standard_normal((batch, *analysis.input_shape),
                                                     dtype=np.float32)
-    ours = run(analysis, x, weights, keep="outputs")
+    ours = run(analysis, x, weights, keep="outputs", max_memory=max_memory)
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     names = list(analysis.outputs)
     theirs = dict(zip(names, session.run(names, {INPUT_NAME: x})))

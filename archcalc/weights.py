@@ -33,6 +33,7 @@ from .messages import suggestion
 
 if TYPE_CHECKING:
     from .analysis import Analysis, LayerStats
+    from .executor import MemoryLimit
     from .layers import TensorSpec
 
 #: layer families looked through when searching for the activation after a layer
@@ -117,20 +118,21 @@ def _init_tensor(tensor: ExpectedTensor, he: bool, seed: int, dtype: np.dtype) -
 
 def init_weights(analysis: Analysis, *, seed: int = 0,
                  dtype: np.dtype | type | str = np.float32,
-                 max_memory: int | None = None) -> dict[str, np.ndarray]:
+                 max_memory: int | MemoryLimit | None = None) -> dict[str, np.ndarray]:
     """Deterministic weights for every tensor of ``analysis`` (rules in the module docstring).
 
     Refuses (ExecError) when they would not fit ``max_memory`` bytes (default: the executor's
-    limit, min(8 GiB, half the available memory)), before allocating anything.
+    limit, min(8 GiB, half the available memory); a run passes the limit it read), before
+    allocating anything.
     """
-    from .executor import default_limit, format_bytes
+    from .executor import MemoryLimit, format_bytes
 
     dtype = _float_dtype(dtype)
     needed = weight_bytes(analysis, dtype.itemsize)
-    limit = default_limit() if max_memory is None else max_memory
-    if needed > limit:
+    limit = MemoryLimit.of(max_memory)
+    if needed > limit.bytes:
         raise ExecError(f"refusing to initialise {format_bytes(needed)} of weights, more than "
-                        f"the limit of {format_bytes(limit)}",
+                        f"{limit}",
                         formula=f"{needed // dtype.itemsize:,} values × {dtype.itemsize} bytes",
                         fix="use a smaller network, or raise the limit if the machine really "
                             "has the memory")

@@ -27,6 +27,7 @@ from archcalc.spec import parse_spec
 from archcalc.weights import all_finite, init_weights, load_weights, save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
+GIB = 1 << 30
 
 
 def net(layers: str, input_shape=(3, 16, 16), **top) -> object:
@@ -630,6 +631,46 @@ def test_cli_input_is_checked_once_by_as_batch_at_its_file(spec_file, tmp_path, 
     with pytest.raises(ExecError, match=r"^x\.npy: the input holds 1 NaN"):
         real(net("- {type: relu}", input_shape=(1, 2, 2)), np.array([[[1.0, np.inf], [0, 0]]]),
              where=Location("x.npy"))
+
+
+@pytest.fixture
+def shrinking_memory(monkeypatch):
+    """/proc/meminfo's MemAvailable as 2 GiB at the first read, nothing at any later one (as if
+    the run's own allocations had used it up); the reads are counted."""
+    from archcalc import executor
+
+    reads = []
+
+    def available():
+        reads.append(1)
+        return 2 * GIB if len(reads) == 1 else 0
+
+    monkeypatch.setattr(executor, "available_memory", available)
+    return reads
+
+
+def test_the_default_limit_is_read_once_per_run(spec_file, shrinking_memory):
+    # the weights and the activations are checked against one limit, min(8 GiB, 2 GiB / 2);
+    # a second read would see 0 bytes free and refuse the weights already counted
+    analysis = net("- {type: conv2d, name: c, out_channels: 8, kernel_size: 3}")
+    assert run(analysis, rand((1, 3, 16, 16)))["c"].shape == (1, 8, 14, 14)
+    assert len(shrinking_memory) == 1
+    shrinking_memory.clear()
+    result = invoke(spec_file, "--top-k", 0)
+    assert result.exit_code == 0, result.output
+    assert len(shrinking_memory) == 1
+
+
+def test_a_refusal_by_the_default_limit_says_so(monkeypatch):
+    from archcalc import executor
+
+    monkeypatch.setattr(executor, "available_memory", lambda: 1024)
+    analysis = net("- {type: conv2d, name: c, out_channels: 8, kernel_size: 3}")
+    with pytest.raises(ExecError, match=r"exceeds the default limit, min\(8 GiB, half the free "
+                                        r"memory\) of 512 B"):
+        run(analysis, rand((1, 3, 16, 16)))
+    with pytest.raises(ExecError, match="more than the default limit"):
+        init_weights(analysis)
 
 
 def test_cli_errors_and_misuse(spec_file, tmp_path):

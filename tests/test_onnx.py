@@ -806,6 +806,26 @@ def test_cli_verify_compares_with_the_executor_before_writing(tmp_path, monkeypa
 
 
 @needs_onnx
+def test_cli_export_reads_the_memory_limit_once(tmp_path, monkeypatch):
+    # the weights and the --verify run share one limit: MemAvailable read once (2 GiB);
+    # a later read (0 bytes, the weights' own allocation having lowered it) would refuse
+    from archcalc import executor
+
+    reads = []
+
+    def available():
+        reads.append(1)
+        return 2 << 30 if len(reads) == 1 else 0
+
+    monkeypatch.setattr(executor, "available_memory", available)
+    spec = _write(tmp_path, LENET)
+    result = CliRunner().invoke(cli, ["export", spec, "-o", str(tmp_path / "m.onnx"),
+                                      "--verify"])
+    assert result.exit_code == 0, result.output
+    assert len(reads) == 1
+
+
+@needs_onnx
 def test_save_refuses_to_overwrite(tmp_path):
     from archcalc.errors import OutputError
     from archcalc.onnx_export import save

@@ -39,6 +39,7 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
     written. Needs the optional onnx package: pip install 'archcalc[onnx]'.
     """
     from ..analysis import analyze
+    from ..executor import MemoryLimit
     from ..onnx_export import (
         DEFAULT_OPSET,
         ExportError,
@@ -58,11 +59,12 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
     require_onnx()
     check_writable(output, force=force)
     analysis = analyze(load_spec(spec, overrides=parse_overrides(overrides)))
+    limit = MemoryLimit.of(None)  # read once: the weights allocated below lower it
     if weights_file:
         weights = load_weights(weights_file, analysis)
         how = f"weights from {weights_file}"
     else:
-        weights = init_weights(analysis, seed=seed, dtype="float32")
+        weights = init_weights(analysis, seed=seed, dtype="float32", max_memory=limit)
         how = f"weights initialised from seed {seed}"
     result = export_onnx(analysis, weights, opset=opset or DEFAULT_OPSET,
                          batch="N" if dynamic_batch else batch)
@@ -71,7 +73,8 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
     lines = []
     if verify:
         agreements = compare_with_executor(data, analysis, weights, seed=seed,
-                                           batch=1 if dynamic_batch else batch)
+                                           batch=1 if dynamic_batch else batch,
+                                           max_memory=limit)
         text = "; ".join(f"'{a.output}' max |Δ| = {a.max_abs_diff:.3g}" for a in agreements)
         if not all(a.ok for a in agreements):
             raise ExportError(f"onnxruntime and the NumPy executor disagree: {text}",

@@ -75,6 +75,7 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
     from ..analysis import analyze
     from ..errors import Location
     from ..executor import (
+        MemoryLimit,
         as_batch,
         check_memory,
         estimate_memory,
@@ -102,7 +103,8 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
     array = _open_input(input_file, analysis, batch) if input_file else None
     n = array.shape[0] if array is not None else (batch or 1)
     estimate = estimate_memory(analysis, batch=n, dtype=dtype, keep=kept)
-    check_memory(estimate, max_memory)
+    limit = MemoryLimit.of(max_memory)  # read once: the weights allocated below lower it
+    check_memory(estimate, limit)
     if array is not None:  # read in full only now that the run fits
         x = as_batch(analysis, np.array(array, dtype=dtype), where=Location(input_file))
     else:
@@ -114,7 +116,7 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
         weights = load_weights(weights_file, analysis)
         weights_how = f"from {weights_file}"
     else:
-        weights = init_weights(analysis, seed=seed, dtype=dtype, max_memory=max_memory)
+        weights = init_weights(analysis, seed=seed, dtype=dtype, max_memory=limit)
         weights_how = f"initialised from seed {seed}"
     weights_seconds = time.perf_counter() - start
 

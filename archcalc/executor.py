@@ -125,21 +125,16 @@ def _forward(row: LayerStats, xs: list[np.ndarray], params: dict[str, np.ndarray
     try:
         return row.layer.forward(xs, params, row.inferred)
     except ArchcalcError as exc:
-        raise exc.located(_where(row)) from None
+        raise exc.located(row.node.where) from None
     except MemoryError:
-        raise ExecError("ran out of memory", where=_where(row),
+        raise ExecError("ran out of memory", where=row.node.where,
                         formula=f"estimated peak {format_bytes(estimate.total)}",
                         fix="use a smaller --batch, --dtype float32, or keep fewer activations"
                         ) from None
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ExecError(f"the forward pass failed ({type(exc).__name__}: {exc}); "
-                        "this is a bug in archcalc", where=_where(row),
+                        "this is a bug in archcalc", where=row.node.where,
                         fix="please report it with the spec") from exc
-
-
-def _where(row: LayerStats) -> Location:
-    base = row.node.where or Location()
-    return Location(base.file, base.line, base.column, row.name, row.kind, None)
 
 
 def batch_shape(analysis: Analysis, shape: tuple[int, ...],
@@ -228,7 +223,7 @@ def check_param_count(row: LayerStats, params: Mapping[str, np.ndarray]) -> None
         raise ExecError(
             f"the executor's tensors hold {free:,} free parameters and {buffers:,} buffer "
             f"entries, the analysis counts {row.params:,} and {row.buffers:,}; "
-            "this is a bug in archcalc", where=_where(row),
+            "this is a bug in archcalc", where=row.node.where,
             formula="; ".join(t.formula for t in row.tensors if t.formula) or None,
             fix="please report it with the spec")
 
@@ -237,7 +232,7 @@ def check_output(row: LayerStats, y, batch: int, dtype: np.dtype) -> None:
     """The executed output must be an array of the analysed shape (batch excluded) and dtype."""
     if not isinstance(y, np.ndarray):
         raise ExecError(f"the forward pass returned {type(y).__name__}, not an array; "
-                        "this is a bug in archcalc", where=_where(row),
+                        "this is a bug in archcalc", where=row.node.where,
                         fix="please report it with the spec")
     expected = (batch, *row.output_shape)
     if y.shape != expected:
@@ -245,11 +240,11 @@ def check_output(row: LayerStats, y, batch: int, dtype: np.dtype) -> None:
         raise ExecError(
             f"executed output {got} (batch {y.shape[0] if y.ndim else '?'}) differs from the "
             f"analysed {shape_text(row.output_shape)} (batch {batch}); this is a bug in archcalc",
-            where=_where(row), formula="; ".join(row.inferred.work) or None,
+            where=row.node.where, formula="; ".join(row.inferred.work) or None,
             fix="please report it with the spec")
     if y.dtype != dtype:
         raise ExecError(f"the forward pass returned {y.dtype} for a {dtype} run; "
-                        "this is a bug in archcalc", where=_where(row),
+                        "this is a bug in archcalc", where=row.node.where,
                         fix="please report it with the spec")
 
 

@@ -292,7 +292,7 @@ def export_onnx(analysis: Analysis, weights: dict[str, np.ndarray], *,
         try:
             out = stats.layer.to_onnx(builder, inputs, stats.inferred)
         except ArchcalcError as exc:
-            raise exc.located(_where(stats)) from None
+            raise exc.located(stats.node.where) from None
         tensor_of[stats.name] = _name_after_layer(builder, out, inputs)
         graph.nodes.extend(builder.nodes)
 
@@ -319,11 +319,6 @@ def export_onnx(analysis: Analysis, weights: dict[str, np.ndarray], *,
         "archcalc.added_values": str(export.extra),
     })
     return export
-
-
-def _where(stats: LayerStats) -> Location:
-    where = stats.node.where
-    return Location(where.file, where.line, where.column, stats.name, stats.kind)
 
 
 def _name_after_layer(builder: LayerBuilder, out: str, inputs: list[str]) -> str:

@@ -163,6 +163,8 @@ def describe(error: dict, field: str, value: Any, info: FieldInfo | None = None,
                                                   else "write a whole number")
     if kind in ("float_type", "float_parsing"):
         return f"{got}: must be a number", f"write a number{_default_note(info)}"
+    if kind == "finite_number":
+        return f"{got}: must be a finite number", f"write a number such as 0.01 for '{field}'"
     if kind in ("bool_type", "bool_parsing"):
         return f"{got}: must be true or false", f"write `{field}: true` or `{field}: false`"
     if kind == "string_type":

@@ -6,6 +6,7 @@ A rounded form carries the tolerance its written precision implies: '34.9k' mean
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,6 +17,10 @@ _SUFFIX = {"": 1, "k": 10**3, "K": 10**3, "m": 10**6, "M": 10**6, "g": 10**9, "G
            "b": 10**9, "B": 10**9, "t": 10**12, "T": 10**12}
 _COUNT = re.compile(r"^\s*([-+]?[0-9][0-9,_ ]*(?:\.[0-9]+)?|[-+]?\.[0-9]+)\s*([kKmMgGbBtT]?)\s*$")
 _SHAPE_SPLIT = re.compile(r"\s*[x×*,]\s*")
+_EXPONENT = re.compile(r"[eE]\s*[-+]?\s*([0-9]+)")
+#: digits and powers of ten a written count may have (as yaml_source.MAX_INT_DIGITS): far
+#: beyond any network, small enough that '1e99999999999' is refused instead of built
+MAX_DIGITS = 100
 
 
 class QuantityError(ArchcalcError):
@@ -44,8 +49,19 @@ def parse_count(text: str | int | float) -> Count:
     if isinstance(text, int):
         return Count(Fraction(text), Fraction(0), f"{text:,}")
     if isinstance(text, float):
+        if not math.isfinite(text):
+            shown = ".nan" if math.isnan(text) else ".inf" if text > 0 else "-.inf"
+            raise QuantityError(f"expected a number, got {shown}",
+                                fix="write a finite count, e.g. 34944 or 34.9k")
         return Count(Fraction(str(text)), Fraction(0), repr(text))
     raw = str(text).strip()
+    exponent = _EXPONENT.search(raw)
+    if sum(ch.isdigit() for ch in raw) > MAX_DIGITS or (
+            exponent and int(exponent.group(1)) > MAX_DIGITS):
+        shown = repr(raw[:40]) + ("…" if len(raw) > 40 else "")
+        raise QuantityError(f"{shown} is out of range: a count has at most {MAX_DIGITS} digits "
+                            f"and a power of ten from e-{MAX_DIGITS} to e{MAX_DIGITS}",
+                            fix="check the value")
     match = _COUNT.match(raw)
     if not match:
         try:

@@ -52,7 +52,8 @@ class Claim(Frozen):
 
     value: Any
     source: str | None = None
-    tolerance: float | None = Field(None, ge=0)  # relative, for rounded published figures
+    #: relative, for rounded published figures
+    tolerance: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
 class Expectations(Frozen):

@@ -90,6 +90,42 @@ def test_check_with_a_shape_claim_that_is_not_a_shape(tmp_path):
                              "e.g. [96, 55, 55], or H×W×C text, e.g. 55x55x96.\n")
     assert result.exit_code == 1
 
+@pytest.mark.parametrize(("claim", "what"), [
+    (".inf", "expected a number, got .inf"),
+    ("-.inf", "expected a number, got -.inf"),
+    (".nan", "expected a number, got .nan"),
+    ("1e999", "expected a number, got .inf"),  # YAML reads it as a float: infinite
+    ("'1e999'", "'1e999' is out of range: a count has at most 100 digits and a power of ten "
+                "from e-100 to e100"),
+    ("'1e99999999999'", "'1e99999999999' is out of range: a count has at most 100 digits and a "
+                        "power of ten from e-100 to e100"),  # 10^(10^11): never built
+    ("'1e-99999999999'", "'1e-99999999999' is out of range: a count has at most 100 digits and "
+                         "a power of ten from e-100 to e100"),
+])
+def test_check_with_a_count_claim_that_is_not_finite(tmp_path, claim, what):
+    path = tmp_path / "claims.yaml"
+    path.write_text("name: c\ninput: [3, 8, 8]\nlayers:\n  - {type: relu, name: r}\n"
+                    f"expect:\n  totals:\n    params: {claim}\n")
+    started = time.perf_counter()
+    result = invoke("check", str(path))
+    assert time.perf_counter() - started < SECONDS
+    fix = ("write a finite count, e.g. 34944 or 34.9k" if what.startswith("expected")
+           else "check the value")
+    assert result.stderr == f"error: {path}:7:5 field 'expect.totals.params': {what}. Fix: {fix}.\n"
+    assert result.exit_code == 1
+
+
+def test_check_with_an_infinite_tolerance(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text("name: c\ninput: [3, 8, 8]\nlayers:\n  - {type: relu, name: r}\n"
+                    "expect:\n  totals:\n    params: {value: 0, tolerance: .inf}\n")
+    result = invoke("check", str(path))
+    assert result.stderr == (f"error: {path}:7:24 field 'expect.totals.params.tolerance': "
+                             "invalid value .inf: must be a finite number. Fix: write a number "
+                             "such as 0.01 for 'tolerance'.\n")
+    assert result.exit_code == 1
+
+
 def test_compare_names_the_bad_spec(monkeypatch):
     monkeypatch.chdir(CORPUS)
     result = invoke("compare", "vgg16", "04_non_integer_output_exact.yaml")

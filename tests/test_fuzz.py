@@ -1,9 +1,9 @@
 """Fuzzing: mutated valid specs and random YAML documents either analyse or fail cleanly.
 
 The only acceptable outcomes for any input text are a successful analysis (and a JSON report
-of it) or an ArchcalcError that says where (at least the file) — never another exception,
-never a hang. The generators take a ``random.Random`` so that benchmarks/fuzz_long.py can run
-them for a much longer budget than CI does here.
+of it, and its expect: claims checked) or an ArchcalcError that says where (at least the
+file) — never another exception, never a hang. The generators take a ``random.Random`` so
+that benchmarks/fuzz_long.py can run them for a much longer budget than CI does here.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from archcalc.analysis import analyze, fold
 from archcalc.errors import ArchcalcError
+from archcalc.expectations import check_expectations
 from archcalc.layers import REGISTRY
 from archcalc.report import render
 from archcalc.spec import parse_spec
@@ -276,6 +277,7 @@ def outcome(text: str) -> str:
         analysis = analyze(parse_spec(text, file=FILE))
         render(analysis, "json")
         fold(analysis, 0)
+        check_expectations(analysis, source_text=text)
     except ArchcalcError as exc:
         assert exc.where.file == FILE, f"an error without its file: {exc.message}"
         assert exc.message.startswith(FILE), exc.message

@@ -40,14 +40,14 @@ _MAX_COLS_BYTES = 64 << 20
 # must reach saved·√(C·C') ≥ _WINOGRAD_MIN_SAVING, or the weight transform (∝ C·C') and the
 # tile transforms (∝ (C + C')·tiles) cost more than the multiplications saved. Timed against
 # im2col on VGG-16 and ResNet-50 layer shapes at batch 1, 2, 4 and 8 (7×7 and 14×14 maps at
-# batch 1 stay on im2col). Tiles are transformed and multiplied in bands of about
-# _WINOGRAD_TILES (several small images side by side, or bands of tile rows of a large one):
-# few enough that a band stays in cache when channels are few, enough for an efficient GEMM
-# when they are many.
+# batch 1 stay on im2col). Tiles are transformed and multiplied in bands (several small images
+# side by side, or bands of tile rows of a large one) of about _WINOGRAD_TILES_FEW tiles under
+# 256 input channels, _WINOGRAD_TILES_MANY from 256: few enough that a band stays in cache when
+# channels are few, enough for an efficient GEMM when they are many.
 _WINOGRAD_MIN_CHANNELS = 64
 _WINOGRAD_MIN_SAVING = 1 << 20
-_WINOGRAD_TILES = {256: 256}  # input channels below the key -> tiles per band
-_WINOGRAD_MAX_TILES = 1024
+_WINOGRAD_TILES_FEW = 256
+_WINOGRAD_TILES_MANY = 1024
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -228,13 +228,16 @@ def conv2d(
             f"needs {cig * groups} input channels and C_out divisible by groups"
         )
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    xp = pad2d(x, padding, mode=padding_mode)
-    ho = _out_size(xp.shape[2], kh, stride[0], dilation[0])
-    wo = _out_size(xp.shape[3], kw, stride[1], dilation[1])
+    top, bottom, left, right = _pad4(padding, "padding")
+    ho = _out_size(x.shape[2] + top + bottom, kh, stride[0], dilation[0])
+    wo = _out_size(x.shape[3] + left + right, kw, stride[1], dilation[1])
     _check_out((ho, wo))
     if uses_winograd(c, co, (kh, kw), stride, dilation, groups, (ho, wo), n):
+        # one padded copy, with the extra row/column an odd output size needs
+        xp = pad2d(x, (top, bottom + ho % 2, left, right + wo % 2), mode=padding_mode)
         bias = None if b is None else np.broadcast_to(np.asarray(b, dtype=x.dtype), (co,))
         return _conv_winograd(xp, w, (ho, wo), bias)
+    xp = pad2d(x, (top, bottom, left, right), mode=padding_mode)
     out = _conv_gemm(xp, w, groups, stride, dilation, (ho, wo))
     if b is not None:
         out += _channel_param(b, co, x.dtype)
@@ -328,8 +331,9 @@ def uses_winograd(c_in: int, c_out: int, kernel: Pair, stride: Pair, dilation: P
 
 
 def _winograd_band(c_in: int, n: int, tiles_h: int, tiles_w: int) -> Pair:
-    """(images, tile rows) per band: ``_WINOGRAD_TILES`` tiles, whole images when they fit."""
-    tiles = next((t for limit, t in _WINOGRAD_TILES.items() if c_in < limit), _WINOGRAD_MAX_TILES)
+    """(images, tile rows) per band of about _WINOGRAD_TILES_FEW (C < 256) or
+    _WINOGRAD_TILES_MANY tiles, whole images when they fit."""
+    tiles = _WINOGRAD_TILES_FEW if c_in < 256 else _WINOGRAD_TILES_MANY
     per_image = tiles_h * tiles_w
     if per_image >= tiles:
         return 1, min(tiles_h, max(1, tiles // tiles_w))
@@ -337,15 +341,19 @@ def _winograd_band(c_in: int, n: int, tiles_h: int, tiles_w: int) -> Pair:
 
 
 def winograd_workspace(c_in: int, c_out: int, out_hw: Pair, batch: int) -> int:
-    """Values in _conv_winograd's temporaries: the transformed weights (16·C'·C), one band's
-    row-transformed input (4·C·rows·W_p), transformed tiles (16·C·tiles), products (16·C'·tiles)
-    and half-transformed outputs (8·C'·tiles), plus the output before an odd edge is cropped."""
+    """Values in _conv_winograd's temporaries, with T = ⌈H'/2⌉·⌈W'/2⌉ tiles per image and a band
+    of ``images`` × ``rows`` tile rows × ⌈W'/2⌉ = t tiles (``_winograd_band``): the transformed
+    weights 16·C'·C, the band's row-transformed input 4·C·images·rows·(2⌈W'/2⌉ + 2), its
+    transformed tiles 16·C·t, products 16·C'·t and half-transformed outputs 8·C'·t, for an
+    odd H' or W' the uncropped output N·C'·4·T, and NumPy's buffers for the transforms' strided
+    operands, at most np.getbufsize() values for each of 3."""
     tiles_h, tiles_w = -(-out_hw[0] // 2), -(-out_hw[1] // 2)
     images, rows = _winograd_band(c_in, batch, tiles_h, tiles_w)
     tiles = images * rows * tiles_w
-    band = 4 * c_in * images * (2 * rows + 2) * (2 * tiles_w + 2) + 16 * c_in * tiles
+    band = 4 * c_in * images * rows * (2 * tiles_w + 2) + 16 * c_in * tiles
     uncropped = batch * c_out * 4 * tiles_h * tiles_w if out_hw[0] % 2 or out_hw[1] % 2 else 0
-    return 16 * c_out * c_in + band + 24 * c_out * tiles + uncropped
+    return (16 * c_out * c_in + band + 24 * c_out * tiles + uncropped
+            + 3 * np.getbufsize())
 
 
 # Winograd F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
@@ -381,20 +389,22 @@ def _winograd_out(m: Sequence[np.ndarray], y0: np.ndarray, y1: np.ndarray) -> No
 
 def _conv_winograd(xp: np.ndarray, w: np.ndarray, out_hw: Pair,
                    bias: np.ndarray | None = None) -> np.ndarray:
-    """A 3×3 stride-1 correlation of the padded ``xp`` (valid) by Winograd F(2×2, 3×3).
+    """A 3×3 stride-1 correlation of the padded ``xp`` (valid) by Winograd F(2×2, 3×3); an odd
+    H' or W' needs one more row or column of ``xp`` (any values: what it touches is cropped).
 
     Per band of tiles: input tiles → V (16, C, tiles) by Bᵀ along rows then columns (strided
     views, no copies of windows), M[k] = U[k] @ V[k] for the 16 positions k (one batched GEMM),
     then Aᵀ along columns and rows straight into the output. The bias goes into M[1, 1] alone,
     a quarter of the output's size: Aᵀ e₁ = (1, 1), so Aᵀ (β e₁ e₁ᵀ) A adds β to all four
-    outputs of the tile. An odd output size gets one more zero row or column of input and is
-    cropped at the end.
+    outputs of the tile. An odd output size is computed one row or column larger and cropped.
     """
     n, c, _, _ = xp.shape
     co = w.shape[0]
     ho, wo = out_hw
     tiles_h, tiles_w = -(-ho // 2), -(-wo // 2)
-    xp = pad2d(xp, (0, 2 * tiles_h + 2 - xp.shape[2], 0, 2 * tiles_w + 2 - xp.shape[3]))
+    if xp.shape[2] < 2 * tiles_h + 2 or xp.shape[3] < 2 * tiles_w + 2:
+        raise ValueError(f"Winograd needs a padded input of at least {2 * tiles_h + 2}×"
+                         f"{2 * tiles_w + 2} for output {out_hw}, got {xp.shape[2:]}")
     u = _winograd_weights(w)
     images, rows = _winograd_band(c, n, tiles_h, tiles_w)
     tiles = images * rows * tiles_w

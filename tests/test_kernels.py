@@ -138,13 +138,16 @@ def test_winograd_conv_matches_naive(winograd_always, case, bias):
     np.testing.assert_allclose(got32, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(("table", "most"), [({}, 1), ({}, 3), ({}, 7), ({}, 60), ({17: 2}, 60)],
+@pytest.mark.parametrize(("few", "many"), [(1, 1), (3, 3), (7, 7), (60, 60), (2, 60)],
                          ids=["1 tile", "3 tiles", "bands of rows", "images side by side",
                               "by channels"])
-def test_winograd_bands_do_not_change_the_result(winograd_always, monkeypatch, table, most):
-    # 5 images of 7×9 -> 4×5 = 20 tiles each: bands of part of a row, of rows, of whole images
-    monkeypatch.setattr(kernels, "_WINOGRAD_TILES", table)
-    monkeypatch.setattr(kernels, "_WINOGRAD_MAX_TILES", most)
+def test_winograd_bands_do_not_change_the_result(winograd_always, monkeypatch, few, many):
+    # 5 images of 7×9 -> 4×5 = 20 tiles each: bands of part of a row, of rows, of whole images;
+    # 16 input channels (< 256) take the bands of `few` tiles
+    monkeypatch.setattr(kernels, "_WINOGRAD_TILES_FEW", few)
+    monkeypatch.setattr(kernels, "_WINOGRAD_TILES_MANY", many)
+    # under 20 tiles: one row of 5 tiles per band (at least a row); 60: three whole images
+    assert kernels._winograd_band(16, 5, 4, 5) == ((3, 4) if few == 60 else (1, 1))
     x, wt, b = rand(5, 16, 7, 9), rand(4 * 4, 16, 3, 3, seed=1), rand(16, seed=2)
     args = {"padding": (1, 1, 1, 1)}
     np.testing.assert_allclose(kernels.conv2d(x, wt, b, **args), naive.conv2d(x, wt, b, **args),
@@ -158,7 +161,8 @@ def test_winograd_equals_im2col_on_random_shapes(n, c, co, h, w, seed):
     """The two conv paths, one against the other, on any valid (padded) input size."""
     xp, wt = rand(n, c, h, w, seed=seed), rand(co, c, 3, 3, seed=seed + 1)
     out_hw = (h - 2, w - 2)
-    np.testing.assert_allclose(kernels._conv_winograd(xp, wt, out_hw),
+    odd = kernels.pad2d(xp, (0, out_hw[0] % 2, 0, out_hw[1] % 2), value=np.nan)  # cropped away
+    np.testing.assert_allclose(kernels._conv_winograd(odd, wt, out_hw),
                                kernels._conv_gemm(xp, wt, 1, (1, 1), (1, 1), out_hw), **TIGHT)
 
 
@@ -280,6 +284,26 @@ def test_conv_transpose_allocates_no_more_than_its_workspace(case):
         tracemalloc.stop()
     assert y.shape == (n, co, *out_hw)
     assert peak <= (y.size + ws) * x.itemsize + 4096  # + the views' Python objects
+
+
+def test_winograd_pads_its_input_once(winograd_always):
+    """conv2d pads an odd output's extra row and column with the padding (it padded, then
+    _conv_winograd padded that copy again): the allocations are one padded input
+    N·C·(2⌈H'/2⌉ + 2)·(2⌈W'/2⌉ + 2), the output and winograd_workspace."""
+    import tracemalloc
+
+    n, c, co, h, w = 2, 16, 16, 41, 39  # padding 1: H' = 41, W' = 39, both odd
+    x, wt = rand(n, c, h, w), rand(co, c, 3, 3, seed=1)
+    padded = n * c * (2 * 21 + 2) * (2 * 20 + 2)
+    budget = (padded + n * co * h * w + kernels.winograd_workspace(c, co, (h, w), n)) * 8
+    tracemalloc.start()
+    try:
+        y = kernels.conv2d(x, wt, padding=(1, 1, 1, 1))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(y, naive.conv2d(x, wt, padding=(1, 1, 1, 1)), **TIGHT)
+    assert peak <= budget + 4096  # + the views' Python objects
 
 
 @pytest.mark.parametrize(

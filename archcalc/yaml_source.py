@@ -17,8 +17,20 @@ import yaml
 
 from .errors import Location, SpecError
 
-#: libyaml's parser when PyYAML was built with it (every PyPI wheel is): ~10× faster
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: the tag the loader gives a plain scalar written without one; _Builder reads it by YAML
+#: 1.2's core schema (PyYAML's own resolvers follow YAML 1.1: `on` would be true)
+_PLAIN = "tag:archcalc,2024:plain"
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when built with it
+    """Composes node trees whose untagged plain scalars carry _PLAIN, so a tag written in the
+    text (``!!bool yes``) survives as written; quoted untagged scalars get !!str."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+_Loader.add_implicit_resolver(_PLAIN, re.compile(""), None)  # every plain scalar
+_LOADER = _Loader
 
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a flat 10,000-layer spec is ~0.7 MB; parsing 2 MB takes ~5 s
 MAX_DEPTH = 64
@@ -29,9 +41,11 @@ MAX_INT_DIGITS = 100
 
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
+#: YAML 1.2 core: [-+]?(.inf|.Inf|.INF), .nan|.NaN|.NAN
 _SPECIAL_FLOATS = {
-    ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf,
-    ".nan": math.nan, ".Inf": math.inf, "-.Inf": -math.inf, ".NaN": math.nan,
+    **{sign + word: -math.inf if sign == "-" else math.inf
+       for sign in ("", "+", "-") for word in (".inf", ".Inf", ".INF")},
+    **{word: math.nan for word in (".nan", ".NaN", ".NAN")},
 }
 #: what YAML 1.1/1.2 allow in a stream (PyYAML's Reader.NON_PRINTABLE, inverted)
 _NON_PRINTABLE = re.compile(
@@ -40,7 +54,8 @@ _STANDARD_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge",
-    "tag:yaml.org,2002:timestamp",  # an implicit date is kept as the text written
+    "tag:yaml.org,2002:timestamp",  # kept as the text written
+    _PLAIN,
 }
 
 
@@ -167,7 +182,8 @@ class _Builder:
         out = SourceDict()
         out.mark = _mark(node)
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == "tag:yaml.org,2002:merge" or (
+                    key_node.tag == _PLAIN and key_node.value == "<<"):
                 raise self.error(key_node, "YAML merge keys ('<<') are not supported",
                                  "write the keys out, or use a block with parameters")
             if not isinstance(key_node, yaml.ScalarNode):
@@ -194,18 +210,16 @@ class _Builder:
         )
 
     def _scalar(self, node: yaml.ScalarNode) -> object:
-        text = node.value
-        tag = _explicit_tag(node)
-        if tag is not None:
-            return self._tagged(node, tag)
-        if node.style in ("'", '"', "|", ">"):  # quoted or block text stays text
-            return text
-        return self._plain(node)
+        if node.tag == _PLAIN:
+            return self._plain(node)
+        return self._tagged(node)
 
-    def _tagged(self, node: yaml.ScalarNode, tag: str) -> object:
-        """A scalar with an explicit core tag (``!!int "32"``, ``!!str 16``): the tag decides,
-        read by the same rules as plain scalars; a value the tag cannot hold is an error."""
-        kind = tag.removeprefix("tag:yaml.org,2002:")
+    def _tagged(self, node: yaml.ScalarNode) -> object:
+        """Quoted text (tagged !!str by the loader), or a scalar with an explicit core tag
+        (``!!int "32"``, ``!!str 16``): the tag decides, the value read by the same rules as
+        plain scalars, so ``!!bool yes`` and ``!!int 0x1F`` are errors as ``yes`` and ``0x1F``
+        are text; a value the tag cannot hold is an error."""
+        kind = node.tag.removeprefix("tag:yaml.org,2002:")
         if kind in ("str", "timestamp"):
             return node.value
         value = self._plain(node)
@@ -241,19 +255,6 @@ class _Builder:
         if text in _SPECIAL_FLOATS:
             return _SPECIAL_FLOATS[text]
         return text
-
-
-#: resolves the tag a scalar would get without one (PyYAML's YAML 1.1 rules; only compared)
-_RESOLVER = yaml.resolver.Resolver()
-
-
-def _explicit_tag(node: yaml.ScalarNode) -> str | None:
-    """The tag written on a scalar, or None. The composer stores only the resolved tag, so a
-    tag counts as written when it differs from what the scalar would resolve to untagged."""
-    quoted = node.style in ("'", '"', "|", ">")
-    implicit = ("tag:yaml.org,2002:str" if quoted else
-                _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False)))
-    return node.tag if node.tag != implicit else None
 
 
 def _check_depth(text: str, file: str) -> None:

@@ -81,6 +81,27 @@ def test_special_floats():
     assert math.isnan(parse("v: .nan\n")["v"])
 
 
+# YAML 1.2 core schema, 10.3.2: [-+]? ( \.inf | \.Inf | \.INF ) and \.nan | \.NaN | \.NAN
+@pytest.mark.parametrize(("text", "value"), [
+    (".inf", math.inf), (".Inf", math.inf), (".INF", math.inf),
+    ("+.inf", math.inf), ("+.Inf", math.inf), ("+.INF", math.inf),
+    ("-.inf", -math.inf), ("-.Inf", -math.inf), ("-.INF", -math.inf),
+])
+def test_every_spelling_of_infinity(text, value):
+    assert parse(f"v: {text}\n")["v"] == value
+    assert parse(f"v: !!float {text}\n")["v"] == value
+
+
+@pytest.mark.parametrize("text", [".nan", ".NaN", ".NAN"])
+def test_every_spelling_of_nan(text):
+    assert math.isnan(parse(f"v: {text}\n")["v"])
+
+
+@pytest.mark.parametrize("text", [".INFINITY", "inf", "nan", "+.nan", ".iNf"])
+def test_other_spellings_are_words(text):
+    assert parse(f"v: {text}\n")["v"] == text
+
+
 def test_a_hundred_digits_are_exact_and_more_are_refused():
     big = "9" * MAX_INT_DIGITS
     assert parse(f"v: {big}\n")["v"] == 10**MAX_INT_DIGITS - 1
@@ -139,6 +160,16 @@ def test_explicit_core_tags_are_applied(text, value):
     ("!!map x", "t.yaml:1:4: 'x' is not a valid !!map value. Fix: write the value the tag "
                 "names (e.g. !!map {k: v}), or drop the tag."),
     ("!!merge x", "t.yaml:1:4: 'x' is not a valid !!merge value. Fix: drop the tag."),
+    # a tag reads its value by the plain rules above (YAML 1.2), whatever PyYAML's YAML 1.1
+    # resolver would make of it untagged: yes/on are words, 0x1F and 017 are text
+    ("!!bool yes", "t.yaml:1:4: 'yes' is not a valid !!bool value. Fix: write the value the tag "
+                   "names (e.g. !!bool true), or drop the tag."),
+    ("!!bool on", "t.yaml:1:4: 'on' is not a valid !!bool value."),
+    ("!!bool off", "t.yaml:1:4: 'off' is not a valid !!bool value."),
+    ("!!int 0x1F", "t.yaml:1:4: '0x1F' is not a valid !!int value."),
+    ("!!int 017", "t.yaml:1:4: '017' is not a valid !!int value."),
+    ("!!int 1_0.5", "t.yaml:1:4: '1_0.5' is not a valid !!int value."),
+    ("!!float 1:30", "t.yaml:1:4: '1:30' is not a valid !!float value."),
 ])
 def test_a_value_its_tag_cannot_hold_is_refused(text, message):
     assert error(f"a: {text}\n").startswith(message)
@@ -147,6 +178,11 @@ def test_a_value_its_tag_cannot_hold_is_refused(text, message):
 def test_merge_keys_are_refused():
     assert error("a: &x {k: 1}\nb: {<<: *x}\n").startswith(
         "t.yaml:2:5: YAML merge keys ('<<') are not supported.")
+    assert error("a: &x {k: 1}\nb: {!!merge <<: *x}\n").startswith(
+        "t.yaml:2:5: YAML merge keys ('<<') are not supported.")
+    assert error("b:\n  <<: {k: 1}\n").startswith(
+        "t.yaml:2:3: YAML merge keys ('<<') are not supported.")
+    assert parse("b: {'<<': 1}\n") == {"b": {"<<": 1}}  # quoted, it is a plain key
 
 
 def test_small_aliases_are_fine():

@@ -69,7 +69,6 @@ class Initializer:
     """
 
     name: str
-    layer: str
     role: Literal["weight", "bias", "buffer", "constant"]
     numel: int
     counted: int
@@ -87,7 +86,6 @@ class OnnxExport:
     model: Any  # onnx.ModelProto
     initializers: tuple[Initializer, ...]
     opset: int
-    batch: int | str
 
     @property
     def params(self) -> int:
@@ -157,10 +155,6 @@ class LayerBuilder:
         """Input shapes of this layer, batch excluded, as analysed."""
         return self.stats.input_shapes
 
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return self.stats.output_shape
-
     # --- building ---------------------------------------------------------------------------
 
     def node(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
@@ -207,7 +201,7 @@ class LayerBuilder:
             raise AssertionError(f"{key}: {value.size} values but {spec.size} counted")
         name = self._graph.unique(key)
         return self._graph.add_initializer(name, value, Initializer(
-            name, self.name, spec.role, value.size, spec.size, why))
+            name, spec.role, value.size, spec.size, why))
 
     def constant(self, purpose: str, value: Any, dtype: str = "float32") -> str:
         """A constant the mapping needs (not a parameter), named after its purpose."""
@@ -216,7 +210,7 @@ class LayerBuilder:
         array = np.asarray(value, dtype=dtype)
         name = self._graph.unique(f"{self.name}/{purpose.replace(' ', '_')}")
         return self._graph.add_initializer(name, array, Initializer(
-            name, self.name, "constant", array.size, 0, purpose))
+            name, "constant", array.size, 0, purpose))
 
     def fail(self, what: str, *, formula: str | None = None, fix: str | None = None):
         """Raise the error for a layer that has no faithful mapping."""
@@ -311,7 +305,7 @@ def export_onnx(analysis: Analysis, weights: dict[str, np.ndarray], *,
     model.doc_string = "; ".join(p for p in (spec.description, spec.source) if p)
     graph.fill_initializers(model.graph)
     ledger = tuple(graph.ledger)
-    export = OnnxExport(model, ledger, opset, batch)
+    export = OnnxExport(model, ledger, opset)
     helper.set_model_props(model, {
         "archcalc.spec": spec.name,
         "archcalc.params": str(analysis.totals.params),

@@ -225,15 +225,10 @@ def load_weights(path: str | Path, analysis: Analysis) -> dict[str, np.ndarray]:
     return weights
 
 
-def save_weights(path: str | Path, weights: Mapping[str, np.ndarray], *,
-                 force: bool = False) -> Path:
-    """Write ``weights`` to an .npz archive atomically (never over a file without ``force``)."""
-    return save_arrays(path, weights, force=force)
-
-
 def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], *,
                 force: bool = False) -> Path:
-    """Named arrays to an uncompressed .npz at exactly ``path``, via a temporary file."""
+    """Named arrays to an uncompressed .npz at exactly ``path``, via a temporary file (never
+    over an existing file without ``force``)."""
     from .outputs import write_atomic
 
     def writer(tmp: Path) -> None:
@@ -241,3 +236,7 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], *,
             np.savez(handle, **dict(arrays))
 
     return write_atomic(path, writer=writer, force=force)
+
+
+#: weights are saved as any named arrays are (the name the README shows)
+save_weights = save_arrays

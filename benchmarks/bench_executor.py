@@ -44,58 +44,13 @@ MATMUL_N = 4096
 #: memory available at the moment) moves with whatever else the shared machine runs
 GUARD_LIMIT = 8 << 30
 
-#: ResNet-50 v1.5 (torchvision: the stride-2 sits on the 3×3 conv), used when the model zoo
-#: does not bundle `resnet50`.
-RESNET50 = """
-name: resnet50
-input: [3, 224, 224]
-rounding: floor
-blocks:
-  bottleneck:
-    params: {mid: ~, out: ~, stride: 1, proj: false}
-    layers:
-      - {type: conv2d, name: conv1, out_channels: $mid, kernel_size: 1, bias: false}
-      - {type: batch_norm2d, name: bn1}
-      - {type: relu, name: relu1}
-      - {type: conv2d, name: conv2, out_channels: $mid, kernel_size: 3, stride: $stride,
-         padding: 1, bias: false}
-      - {type: batch_norm2d, name: bn2}
-      - {type: relu, name: relu2}
-      - {type: conv2d, name: conv3, out_channels: $out, kernel_size: 1, bias: false}
-      - {type: batch_norm2d, name: bn3}
-      - {type: conv2d, name: down, inputs: [input], out_channels: $out, kernel_size: 1,
-         stride: $stride, bias: false, if: $proj}
-      - {type: batch_norm2d, name: down_bn, if: $proj}
-      - {type: add, name: add, inputs: [bn3, down_bn]}
-      - {type: relu, name: relu}
-layers:
-  - {type: conv2d, name: conv1, out_channels: 64, kernel_size: 7, stride: 2, padding: 3,
-     bias: false}
-  - {type: batch_norm2d, name: bn1}
-  - {type: relu, name: relu}
-  - {type: max_pool2d, name: pool, kernel_size: 3, stride: 2, padding: 1}
-  - {block: bottleneck, name: layer1, repeat: 3, args: {mid: 64, out: 256},
-     first: {proj: true}}
-  - {block: bottleneck, name: layer2, repeat: 4, args: {mid: 128, out: 512},
-     first: {stride: 2, proj: true}}
-  - {block: bottleneck, name: layer3, repeat: 6, args: {mid: 256, out: 1024},
-     first: {stride: 2, proj: true}}
-  - {block: bottleneck, name: layer4, repeat: 3, args: {mid: 512, out: 2048},
-     first: {stride: 2, proj: true}}
-  - {type: global_avg_pool2d, name: avgpool}
-  - {type: flatten, name: flatten}
-  - {type: linear, name: fc, out_features: 1000}
-"""
-
 
 def load_analysis(name: str):
     from archcalc.analysis import analyze
-    from archcalc.spec import bundled_names, load_spec, parse_spec
+    from archcalc.spec import bundled_names, load_spec
 
     if name in bundled_names():
         return analyze(load_spec(name)), f"bundled {name}"
-    if name == "resnet50":
-        return analyze(parse_spec(RESNET50, file="bench:resnet50")), "benchmark's ResNet-50 v1.5"
     raise SystemExit(f"unknown network {name!r}")
 
 

@@ -26,7 +26,7 @@ from .errors import GraphError, Location, SpecError
 from .layers import REGISTRY
 from .messages import suggestion, yaml_text
 from .spec import LayerNode, layer_error, mark_location
-from .yaml_source import SourceDict, SourceList, mark_of
+from .yaml_source import MAX_DEPTH, SourceDict, SourceList, mark_of
 
 INPUT = "input"
 #: layers and block uses one spec may expand to: far beyond any real network (ResNet-152 has
@@ -282,6 +282,10 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
         raise GraphError(f"block '{kind}' uses itself: {chain}",
                          where=_key(where, entry, "block"),
                          fix="a block cannot contain itself, directly or through other blocks")
+    if len(stack) >= MAX_DEPTH:
+        raise SpecError(f"blocks are nested more than {MAX_DEPTH} deep: {stack[0]} → … → "
+                        f"{stack[-1]} → {kind}", where=_key(where, entry, "block"),
+                        fix="use fewer levels of blocks inside blocks")
     definition = state.blocks[kind]
     if not isinstance(definition, SourceDict) or "layers" not in definition:
         mark = state.blocks.key_marks.get(kind) if isinstance(state.blocks, SourceDict) else None

@@ -313,6 +313,34 @@ layers: [{block: a}]
 """)
 
 
+def _nested_blocks(levels: int) -> str:
+    """Blocks b0 … b(levels−1), each using the next; the innermost holds one relu.
+    Block b<i> is defined on lines 4 + 2i (name) and 5 + 2i (its layers)."""
+    lines = ["name: deep", "input: [1, 4, 4]", "blocks:"]
+    for i in range(levels):
+        inner = f"{{block: b{i + 1}, name: n}}" if i < levels - 1 else "{type: relu, name: r}"
+        lines += [f"  b{i}:", f"    layers: [{inner}]"]
+    return "\n".join([*lines, "layers: [{block: b0, name: n}]", ""])
+
+
+def test_blocks_nested_as_deep_as_yaml_may_nest(analyse_text):
+    from archcalc.yaml_source import MAX_DEPTH
+
+    analysis = analyse_text(_nested_blocks(MAX_DEPTH))
+    assert [row.name for row in analysis.layers] == ["n." * MAX_DEPTH + "r"]
+    assert analysis.output.output_shape == (1, 4, 4)
+
+
+@pytest.mark.parametrize("levels", [65, 600])
+def test_blocks_nested_deeper_are_refused_without_recursion_error(levels):
+    with pytest.raises(SpecError) as info:
+        parse_spec(_nested_blocks(levels), file="t.yaml")
+    # the use of b64 inside b63, whose layers are on line 5 + 2·63 = 131, column 15
+    assert info.value.message == ("t.yaml:131:15 layer 'n." + "n." * 63 + "n' (block b64) "
+                                  "field 'block': blocks are nested more than 64 deep: b0 → … → "
+                                  "b63 → b64. Fix: use fewer levels of blocks inside blocks.")
+
+
 def test_bundled_specs_are_named_without_machine_paths():
     with pytest.raises(SpecError) as info:
         load_spec("vgg16", overrides={"x": 1})

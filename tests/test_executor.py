@@ -673,6 +673,20 @@ def test_a_refusal_by_the_default_limit_says_so(monkeypatch):
         init_weights(analysis)
 
 
+@pytest.mark.parametrize("values, finite", [
+    ([1.0, -2.0], True), ([1.0, np.nan], False), ([np.inf, 0.0], False),
+    ([-np.inf, 0.0], False), ([np.nan, np.inf], False), ([], True),
+], ids=["finite", "NaN", "+inf", "-inf", "both", "empty"])
+def test_cli_record_says_whether_an_output_is_finite(values, finite):
+    from types import SimpleNamespace
+
+    from archcalc.commands.run import _record
+
+    event = SimpleNamespace(output=np.array([values], np.float32).reshape(1, -1), seconds=0.0,
+                            row=SimpleNamespace(name="l", kind="linear", macs=0))
+    assert _record(event)["finite"] is finite
+
+
 def test_cli_errors_and_misuse(spec_file, tmp_path):
     result = invoke(spec_file, "--max-memory", "lots")
     assert result.exit_code == 2

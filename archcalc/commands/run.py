@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -194,11 +195,14 @@ def _record(event) -> dict[str, Any]:
     import numpy as np
 
     y = event.output
-    finite = bool(np.isfinite(y).all())
-    stats = {}
+    finite, stats = True, {}
     if y.size:
-        stats = {"mean": float(y.mean(dtype=np.float64)), "std": float(y.std(dtype=np.float64)),
-                 "min": float(y.min()), "max": float(y.max())}
+        with np.errstate(invalid="ignore", over="ignore"):  # ±∞ is reported, not warned about
+            stats = {"mean": float(y.mean(dtype=np.float64)),
+                     "std": float(y.std(dtype=np.float64)),
+                     "min": float(y.min()), "max": float(y.max())}
+        # min and max are NaN if any entry is, and ±∞ if any entry is: no other pass needed
+        finite = math.isfinite(stats["min"]) and math.isfinite(stats["max"])
     return {"name": event.row.name, "kind": event.row.kind, "shape": tuple(y.shape[1:]),
             "seconds": event.seconds, "macs": event.row.macs, "finite": finite, **stats}
 

@@ -752,9 +752,12 @@ def test_cli_export_options(tmp_path):
                                "--batch", "4"]).exit_code == 0
     assert _dims(onnx.load(str(out)).graph.input[0]) == (4, 1, 32, 32)
 
-    bad = runner.invoke(cli, ["export", spec, "-o", str(tmp_path / "x.onnx"), "--opset", "9"])
-    assert bad.exit_code == 1 and "opset 9" in bad.output and "--opset 18" in bad.output
-    assert not (tmp_path / "x.onnx").exists()
+    for opset in ("9", "0"):  # 0 once became the default, 18, silently
+        bad = runner.invoke(cli, ["export", spec, "-o", str(tmp_path / "x.onnx"),
+                                  "--opset", opset])
+        assert bad.exit_code == 1 and f"opset {opset} is outside" in bad.output
+        assert "--opset 18" in bad.output
+        assert not (tmp_path / "x.onnx").exists()
     assert runner.invoke(cli, ["export", spec]).exit_code == 2  # -o is required
     both = runner.invoke(cli, ["export", spec, "-o", str(tmp_path / "y.onnx"), "--batch", "2",
                                "--dynamic-batch"])

@@ -66,7 +66,7 @@ def export(spec: str, output: str, weights_file: str | None, seed: int, opset: i
     else:
         weights = init_weights(analysis, seed=seed, dtype="float32", max_memory=limit)
         how = f"weights initialised from seed {seed}"
-    result = export_onnx(analysis, weights, opset=opset or DEFAULT_OPSET,
+    result = export_onnx(analysis, weights, opset=DEFAULT_OPSET if opset is None else opset,
                          batch="N" if dynamic_batch else batch)
     data = serialize(result)
     check(data)

@@ -154,9 +154,8 @@ def main() -> None:
         line = (f"{name:<28}{n:>3}{'W' if winograd else 'G':>5}{med:>9.1f}{med / mm_med:>8.2f}"
                 f"{best / mm_best:>6.2f}")
         if winograd:
-            xp, out_hw = kernels.pad2d(x, (p,) * 4), x.shape[2:]
-            med_gemm, _ = rates(flop, timings(runs, kernels._conv_gemm, xp, w, 1, (s, s), (1, 1),
-                                              out_hw))
+            med_gemm, _ = rates(flop, timings(runs, kernels._conv_gemm, kernels.pad2d(x, (p,) * 4),
+                                              w, 1, (s, s), (1, 1), (ho, ho)))
             line += f"{med_gemm / mm_med:>8.2f}"
         else:
             line += f"{'-':>8}"

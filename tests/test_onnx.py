@@ -366,7 +366,7 @@ def avg_pool2d(draw, shape):
     return {**_window(draw), "count_include_pad": draw(st.booleans())}
 
 
-# lp_pool2d and subsample2d without padding: the executor's forward ignores their padding
+# lp_pool2d and subsample2d without padding: their specs refuse any (padding: 0 only)
 @st.composite
 def lp_pool2d(draw, shape):
     return {**_window(draw, padded=False), "norm_type": draw(st.sampled_from([1, 2, 3, 4, 1.5]))}

@@ -18,7 +18,7 @@ input); ``first: {…}`` overrides arguments for the first repetition only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -49,13 +49,22 @@ class Scope:
     first_marks: dict[str, Any] = field(default_factory=dict)
 
 
+class Target(NamedTuple):
+    """What a name stands for: itself (a concrete layer), another full name, or a reference
+    still to be read in ``scope`` — written at ``where``, where a bad one is reported."""
+
+    ref: Any
+    scope: Scope | None = None
+    where: Location | None = None
+
+
 @dataclass
 class Expansion:
     file: str
     blocks: dict[str, Any]
     nodes: list[LayerNode] = field(default_factory=list)
-    #: full name -> pending reference, for layer outputs (itself) and aliases
-    targets: dict[str, tuple[str, Scope | None]] = field(default_factory=dict)
+    #: full name -> what it stands for, for layer outputs (itself) and aliases
+    targets: dict[str, Target] = field(default_factory=dict)
     pending: list[tuple[int, list[str], Scope, Location]] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)  # layers and blocks switched off by `if:`
     expanded: int = 0  # layers and block uses so far, against MAX_EXPANDED
@@ -231,11 +240,12 @@ def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: s
     scope.local[local_name] = full
     if not active:  # a dropped layer: references to it pass through to its first input
         state.dropped.add(full)
-        state.targets[full] = (refs[0], scope if layer.inputs is not None else None)
+        state.targets[full] = (Target(refs[0], scope, where)
+                               if layer.inputs is not None else Target(previous))
         return full
     index = len(state.nodes)
     state.nodes.append(LayerNode(full, layer, (), scope.path, scope.kinds, where))
-    state.targets[full] = (full, None)
+    state.targets[full] = Target(full)
     state.pending.append((index, refs if layer.inputs is not None else [], scope, where))
     if layer.inputs is None:
         state.nodes[index] = _with_inputs(state.nodes[index], (previous,))
@@ -317,12 +327,13 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
             raise SpecError(f"a block takes exactly one input, got {got}",
                             where=_key(where, entry, "inputs"),
                             fix="write `inputs: [name]`, or concat the branches first")
-        state.targets[full + "#in"] = (inputs[0], scope)
+        state.targets[full + "#in"] = Target(inputs[0], scope, Location(
+            where.file, where.line, where.column, where.layer, where.kind, "inputs"))
         previous = full + "#in"
     scope.local[local_name] = full
     if not active:
         state.dropped.add(full)
-        state.targets[full] = (previous, None)
+        state.targets[full] = Target(previous)
         return full
     declared = _block_params(definition, kind, state.file)
     if not isinstance(definition["layers"], list):
@@ -340,8 +351,8 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
         current = _expand_list(state, definition["layers"], inner, current, (*stack, kind))
         if repeat > 1:
             scope.local[f"{local_name}.{i}"] = instance
-            state.targets[instance] = (current, None)
-    state.targets[full] = (current, None)
+            state.targets[instance] = Target(current)
+    state.targets[full] = Target(current)
     return full
 
 
@@ -425,13 +436,13 @@ def _follow(state: Expansion, name: str, where: Location) -> str:
                                             where.kind, where.field or "inputs"),
                              fix="make every input name an earlier layer")
         chain.append(name)
-        target, scope = state.targets.get(name, (name, None))
+        target, scope, written = state.targets.get(name, Target(name))
         if target == name and scope is None:
             return name
-        if scope is not None:
+        if scope is not None:  # a reference written at `written`: a bad one is reported there
             if not isinstance(target, str):
-                return _lookup(state, target, scope, where)  # reports the bad reference
-            target = _name_in_scope(state, target, scope, where)
+                return _lookup(state, target, scope, written or where)
+            target = _name_in_scope(state, target, scope, written or where)
         name = target
     return INPUT
 

@@ -272,6 +272,30 @@ def test_unknown_input(analyse_text):
     assert "did you mean 'relu1'" in err.message
 
 
+def test_unknown_input_of_a_block_use_is_reported_at_the_use(analyse_text):
+    err = _error(analyse_text, """\
+  - {type: relu, name: r}
+  - {block: cr, name: b, inputs: [rr]}
+blocks:
+  cr:
+    layers:
+      - {type: conv2d, name: conv, out_channels: 2, kernel_size: 3}
+""")
+    # line 5 is the block use, not line 9 (the first layer of the block's definition)
+    assert err.message == ("test.yaml:5:5 layer 'b' (block cr) field 'inputs': unknown input "
+                           "'rr'. Fix: did you mean 'r'?")
+
+
+def test_unknown_input_of_a_switched_off_layer_is_reported_at_that_layer(analyse_text):
+    err = _error(analyse_text, """\
+  - {type: relu, name: r}
+  - {type: relu, name: s, inputs: [rr], if: false}
+  - {type: relu, name: t, inputs: [s]}
+""")
+    assert err.message == ("test.yaml:5:5 layer 's' (relu) field 'inputs': unknown input 'rr'. "
+                           "Fix: did you mean 'r'?")
+
+
 @pytest.mark.parametrize("bad", ["0", "-3"])
 def test_zero_or_negative_sizes(analyse_text, bad):
     layer = f"  - {{type: conv2d, name: c, out_channels: 4, kernel_size: {bad}}}\n"

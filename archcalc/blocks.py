@@ -187,8 +187,10 @@ def _key(where: Location, entry: SourceDict, key: str) -> Location:
 
 def _claim_name(scope: Scope, name: str, entry: SourceDict, where: Location) -> str:
     if not isinstance(name, str) or not name or name.strip() != name:
-        raise SpecError(f"invalid layer name {name!r}", where=_key(where, entry, "name"),
-                        fix="use a non-empty name without surrounding spaces")
+        raise SpecError(f"invalid layer name {yaml_text(name)}", where=_key(where, entry, "name"),
+                        fix=f"quote it: `name: '{yaml_text(name)}'`"
+                        if isinstance(name, (int, float)) else
+                        "use a non-empty name without surrounding spaces")
     if name == INPUT:
         raise SpecError("'input' is reserved for the network's (or block's) input",
                         where=_key(where, entry, "name"), fix="choose another name")
@@ -222,8 +224,11 @@ def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: s
     if kind not in REGISTRY:
         raise SpecError(f"unknown layer type '{kind}'", where=_key(where, entry, "type"),
                         fix=suggestion(str(kind), REGISTRY, "layer types"))
-    local_name = entry.get("name") or _auto_name(scope, kind)
-    where = Location(where.file, where.line, where.column, scope.prefix + str(local_name), kind)
+    name = entry.get("name")  # '', 0 or false are refused below; null means none
+    local_name = _auto_name(scope, kind) if name is None else name
+    shown = local_name if isinstance(local_name, str) else yaml_text(local_name)
+    where = Location(where.file, where.line, where.column, scope.prefix + shown if shown else None,
+                     kind)
     active = _truthy_if(entry, where)
     fields = SourceDict({k: v for k, v in entry.items() if k != "if"})
     fields.mark, fields.key_marks = entry.mark, entry.key_marks
@@ -317,7 +322,8 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
         raise SpecError(f"'repeat' is {repeat:,}; a spec may expand to at most "
                         f"{MAX_EXPANDED:,} layers and block uses",
                         where=_key(where, entry, "repeat"), fix="check the repeat count")
-    local_name = entry.get("name") or _auto_name(scope, str(kind))
+    name = entry.get("name")
+    local_name = _auto_name(scope, kind) if name is None else name
     full = _claim_name(scope, local_name, entry, where)
     active = _truthy_if(entry, where)
     inputs = entry.get("inputs")

@@ -110,6 +110,32 @@ layers:
     assert [r.name for r in analysis.layers] == ["conv2d_1", "relu_1", "conv2d_2", "conv2d_3"]
 
 
+@pytest.mark.parametrize(("name", "of_layer", "of_block_use", "fix"), [
+    ("''", "invalid layer name ''", "invalid layer name ''",
+     "use a non-empty name without surrounding spaces"),
+    ("0", "invalid value 0: must be text", "invalid layer name 0", "quote it: `name: '0'`"),
+    ("false", "invalid value false: must be text", "invalid layer name false",
+     "quote it: `name: 'false'`"),
+])
+def test_a_written_name_that_is_empty_or_not_text_is_refused_not_replaced(name, of_layer,
+                                                                          of_block_use, fix):
+    layer = f"name: t\ninput: [1, 8, 8]\nlayers:\n  - {{type: relu, name: {name}}}\n"
+    with pytest.raises(SpecError) as info:
+        parse_spec(layer, file="t.yaml")
+    label = "" if name == "''" else f"layer '{name}' (relu) "
+    assert info.value.message == f"t.yaml:4:18 {label}field 'name': {of_layer}. Fix: {fix}."
+    use = ("name: t\ninput: [1, 8, 8]\nblocks:\n  b: {layers: [{type: relu}]}\n"
+           f"layers:\n  - {{block: b, name: {name}}}\n")
+    with pytest.raises(SpecError) as info:
+        parse_spec(use, file="t.yaml")
+    assert info.value.message == f"t.yaml:6:16 field 'name': {of_block_use}. Fix: {fix}."
+
+
+def test_a_null_name_means_no_name():
+    spec = parse_spec("name: t\ninput: [1, 8, 8]\nlayers:\n  - {type: relu, name: ~}\n")
+    assert [n.name for n in spec.nodes] == ["relu_1"]
+
+
 def test_network_params_and_set_override():
     text = """
 name: t

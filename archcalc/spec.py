@@ -76,9 +76,8 @@ class Expectations(Frozen):
 
 
 def _claim(value: Any) -> Any:
-    if isinstance(value, dict) and "value" in value:
-        return value
-    return {"value": value}
+    """`params: 138M` is short for `params: {value: 138M}`; a mapping is the long form."""
+    return value if isinstance(value, dict) else {"value": value}
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,17 @@ def test_check_with_an_infinite_tolerance(tmp_path):
     assert result.exit_code == 1
 
 
+def test_check_with_a_claim_mapping_without_its_value(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text("name: c\ninput: [3, 8, 8]\nlayers:\n  - {type: relu, name: r}\n"
+                    "expect:\n  totals:\n    params: {source: paper, tolerance: 0.1}\n"
+                    "  layers:\n    r: {params: {source: x}}\n")
+    result = invoke("check", str(path))
+    assert result.stderr == (f"error: {path}:7:5 field 'expect.totals.params.value': missing "
+                             "required key 'value'. Fix: add `value: …`.\n")
+    assert result.exit_code == 1
+
+
 def test_compare_names_the_bad_spec(monkeypatch):
     monkeypatch.chdir(CORPUS)
     result = invoke("compare", "vgg16", "04_non_integer_output_exact.yaml")

@@ -6,7 +6,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable
-from typing import Any, Literal, get_origin
+from typing import Any, get_args
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
@@ -14,12 +14,6 @@ from pydantic_core import PydanticUndefined
 
 from .errors import Location, SpecError
 from .yaml_source import SourceDict
-
-#: what a field's type means, in words, keyed by the type's repr
-_TYPE_WORDS = {
-    "Size": "a positive integer or [height, width]",
-    "Padding": "an integer ≥ 0, [h, w], [top, bottom, left, right], 'same' or 'valid'",
-}
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
@@ -56,28 +50,29 @@ def suggestion(word: str, choices: Iterable[str], what: str) -> str:
     return f"use one of the known {what}: {shown}" if choices else f"no {what} are defined"
 
 
-def _field_words(model: type, field: str) -> str | None:
+def _field_words(model: type, field: str) -> tuple[str, str] | None:
+    """What a size or padding field (by its type in layers/fields.py) may be, and an example
+    of it for the fix; None for other fields."""
+    from .layers.fields import OptionalSize, Padding, Size, SymmetricPadding
+
     info = getattr(model, "model_fields", {}).get(field)
     if info is None:
         return None
-    if field == "output_padding":
-        return "an integer ≥ 0 or [height, width]"
-    if get_origin(info.annotation) is Literal:  # a fixed choice: pydantic's literal_error
-        return None
-    text = str(info.annotation)
-    for key, words in _TYPE_WORDS.items():
-        if key.lower() in field.lower() or key in text:
-            return words
-    if field in ("kernel_size", "stride", "dilation", "output_size"):
-        return _TYPE_WORDS["Size"]
-    if field == "padding":
-        return _TYPE_WORDS["Padding"]
+    args = frozenset(get_args(info.annotation)) - {type(None)}  # `Size | None` is a Size
+    ex = _EXAMPLES.get(field, "1")
+    pair = f"write e.g. `{field}: {ex}` or `{field}: [{ex}, {ex}]`"
+    if args == frozenset(get_args(Size)):
+        return "a positive integer or [height, width]", pair
+    if args in (frozenset(get_args(OptionalSize)), frozenset(get_args(SymmetricPadding))):
+        return "an integer ≥ 0 or [height, width]", pair
+    if args == frozenset(get_args(Padding)):
+        return ("an integer ≥ 0, [h, w], [top, bottom, left, right], 'same' or 'valid'",
+                f"write e.g. `{field}: 1`, `{field}: [1, 1]` or `{field}: same`")
     return None
 
 
 #: an example value per size-like field, for the fix of a message
-_EXAMPLES = {"kernel_size": "3", "stride": "2", "dilation": "2", "output_size": "7",
-             "output_padding": "1"}
+_EXAMPLES = {"kernel_size": "3", "stride": "2", "dilation": "2", "output_size": "7"}
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][\w.\-]*$")
@@ -128,17 +123,14 @@ _BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "
 
 
 def describe(error: dict, field: str, value: Any, info: FieldInfo | None = None,
-             words: str | None = None) -> tuple[str, str]:
+             words: tuple[str, str] | None = None) -> tuple[str, str]:
     """What is wrong with ``value`` of ``field`` and how to fix it, in the house style, for
-    the first error pydantic reported: ``("invalid value 0: must be …", "write e.g. …")``."""
+    the first error pydantic reported: ``("invalid value 0: must be …", "write e.g. …")``.
+    ``words``: what the field may be and a fix with examples (sizes and paddings)."""
     kind, ctx = error["type"], error.get("ctx") or {}
     got = f"invalid value {yaml_text(value)}"
-    if words is not None:  # sizes and paddings: say what they may be, with examples
-        if field == "padding":
-            return (f"{got}: must be {words}",
-                    "write e.g. `padding: 1`, `padding: [1, 1]` or `padding: same`")
-        ex = _EXAMPLES.get(field, "1")
-        return f"{got}: must be {words}", f"write e.g. `{field}: {ex}` or `{field}: [{ex}, {ex}]`"
+    if words is not None:
+        return f"{got}: must be {words[0]}", words[1]
     if field in ("inputs", "outputs") and kind in ("string_type", "tuple_type", "list_type"):
         return (f"{got}: must be a list of layer names",
                 f"write e.g. `{field}: [conv1]`")

@@ -102,7 +102,6 @@ class _Builder:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.nodes = 0
 
     def error(self, node: yaml.Node, what: str, fix: str) -> SpecError:
         mark = _mark(node)
@@ -152,14 +151,7 @@ class _Builder:
         )
 
     def build(self, node: yaml.Node, depth: int = 0) -> object:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise self.error(
-                node,
-                f"the document expands to more than {MAX_NODES:,} values "
-                "(anchors and aliases multiply)",
-                "write the spec without deeply nested aliases; use blocks with repeat: instead",
-            )
+        """The value of ``node``: check_expansion has bounded how many values that is."""
         if depth > MAX_DEPTH:
             raise self.error(node, f"the document is nested deeper than {MAX_DEPTH} levels",
                              "flatten the structure")

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from .errors import GraphError, Location, SpecError
-from .layers import REGISTRY
+from .layers import REGISTRY, Layer
 from .messages import suggestion, yaml_text
 from .spec import LayerNode, layer_error, mark_location
 from .yaml_source import MAX_DEPTH, SourceDict, SourceList, mark_of
@@ -58,14 +58,26 @@ class Target(NamedTuple):
     where: Location | None = None
 
 
+class Pending(NamedTuple):
+    """A layer whose inputs are resolved once every name is known: ``refs`` as written in
+    ``scope`` when ``written``, else the one full name of the previous output."""
+
+    name: str
+    layer: Layer
+    refs: list[str]
+    written: bool
+    scope: Scope
+    where: Location
+
+
 @dataclass
 class Expansion:
     file: str
     blocks: dict[str, Any]
-    nodes: list[LayerNode] = field(default_factory=list)
     #: full name -> what it stands for, for layer outputs (itself) and aliases
     targets: dict[str, Target] = field(default_factory=dict)
-    pending: list[tuple[int, list[str], Scope, Location]] = field(default_factory=list)
+    #: active layers in order, with their inputs still as written (or the previous output)
+    pending: list[Pending] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)  # layers and blocks switched off by `if:`
     expanded: int = 0  # layers and block uses so far, against MAX_EXPANDED
 
@@ -248,12 +260,8 @@ def _expand_layer(state: Expansion, entry: SourceDict, scope: Scope, previous: s
         state.targets[full] = (Target(refs[0], scope, where)
                                if layer.inputs is not None else Target(previous))
         return full
-    index = len(state.nodes)
-    state.nodes.append(LayerNode(full, layer, (), scope.path, scope.kinds, where))
     state.targets[full] = Target(full)
-    state.pending.append((index, refs if layer.inputs is not None else [], scope, where))
-    if layer.inputs is None:
-        state.nodes[index] = _with_inputs(state.nodes[index], (previous,))
+    state.pending.append(Pending(full, layer, refs, layer.inputs is not None, scope, where))
     return full
 
 
@@ -272,11 +280,6 @@ def _type_guess(entry: SourceDict) -> str:
         return ("add " + " or ".join(f"`type: {k}`" for k in kinds)
                 + f" (the kind{'s' if len(kinds) > 1 else ''} with these fields)")
     return "add `type: …`, " + suggestion("", REGISTRY, "layer types")
-
-
-def _with_inputs(node: LayerNode, inputs: tuple[str, ...]) -> LayerNode:
-    return LayerNode(node.name, node.layer, inputs, node.block_path, node.block_kinds,
-                     node.where)
 
 
 def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previous: str,
@@ -454,10 +457,10 @@ def _follow(state: Expansion, name: str, where: Location) -> str:
 
 
 def _resolve(state: Expansion) -> list[LayerNode]:
-    for index, refs, scope, where in state.pending:
-        if refs:
-            names = tuple(_lookup(state, ref, scope, where) for ref in refs)
-        else:
-            names = tuple(_follow(state, n, where) for n in state.nodes[index].inputs)
-        state.nodes[index] = _with_inputs(state.nodes[index], names)
-    return state.nodes
+    """The layers with their inputs as full names of concrete layers (or the input)."""
+    nodes = []
+    for name, layer, refs, written, scope, where in state.pending:
+        inputs = tuple(_lookup(state, ref, scope, where) if written else
+                       _follow(state, ref, where) for ref in refs)
+        nodes.append(LayerNode(name, layer, inputs, scope.path, scope.kinds, where))
+    return nodes

@@ -271,8 +271,9 @@ GENERATORS = {"mutated spec": mutated_data_text, "corrupted text": corrupted_see
 # --- the property ---------------------------------------------------------------------------
 
 
-def outcome(text: str) -> str:
-    """'ok', or the ArchcalcError class name; anything else escapes and fails the caller."""
+def failure(text: str) -> ArchcalcError | None:
+    """None when ``text`` analyses, else its ArchcalcError (which must name the file);
+    any other exception escapes and fails the caller."""
     try:
         analysis = analyze(parse_spec(text, file=FILE))
         render(analysis, "json")
@@ -281,8 +282,14 @@ def outcome(text: str) -> str:
     except ArchcalcError as exc:
         assert exc.where.file == FILE, f"an error without its file: {exc.message}"
         assert exc.message.startswith(FILE), exc.message
-        return type(exc).__name__
-    return "ok"
+        return exc
+    return None
+
+
+def outcome(text: str) -> str:
+    """'ok', or the ArchcalcError class name."""
+    error = failure(text)
+    return "ok" if error is None else type(error).__name__
 
 
 def check(text: str) -> str:

@@ -96,7 +96,7 @@ def parse_shape(text: str | int | list | tuple, *, order: str = "hwc") -> tuple[
     raw = str(text).strip().strip("[]()")
     parts = [p for p in _SHAPE_SPLIT.split(raw) if p]
     try:
-        dims = tuple(int(p.replace(",", "")) for p in parts)
+        dims = tuple(int(p) for p in parts)  # commas split, like x and ×
     except ValueError:
         raise QuantityError(f"cannot read {text!r} as a shape",
                             fix="write it as H×W×C, e.g. 55x55x96, or a single length, e.g. 4096"

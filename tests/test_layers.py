@@ -271,3 +271,15 @@ def test_pools_without_padding_refuse_it(analyse_text, kind):
 ])
 def test_window_labels_say_every_axis(layer, label):
     assert REGISTRY[layer["type"]](**layer).label() == label
+
+
+def test_conv_transpose_too_much_padding_says_the_negative_size(analyse_text):
+    # (2 − 1)·1 − 2·2 + 1·(1 − 1) + 0 + 1 = −2 on both axes
+    from archcalc.errors import ShapeError
+
+    with pytest.raises(ShapeError) as caught:
+        analyse_text("name: t\ninput: [1, 2, 2]\nlayers:\n"
+                     "  - {type: conv_transpose2d, name: up, out_channels: 1, kernel_size: 1,"
+                     " padding: 2}\n")
+    assert "output height would be −2" in str(caught.value)
+    assert "(2 − 1)·1 − 2·2 + 1·(1 − 1) + 0 + 1 = −2" in str(caught.value)

@@ -20,7 +20,7 @@ from .fields import (
     Size,
     SymmetricPadding,
 )
-from .window import infer_window, make_window, window_field, window_text
+from .window import Window, axis_work, infer_window, make_window, window_field, window_text
 
 
 def _check_groups(groups: int, in_channels: int, out_channels: int) -> None:
@@ -149,7 +149,7 @@ class Conv2d(Layer):
 
     def tensors(self, ins: list[Shape], out: Shape) -> list[TensorSpec]:
         c = ins[0][0]
-        kh, kw = to_pair(self.kernel_size)
+        kh, kw = self.window.kernel
         per_group = c // self.groups
         links, links_text = self._fan_in_total(c)
         weights = links * kh * kw
@@ -167,7 +167,7 @@ class Conv2d(Layer):
     def cost(self, ins: list[Shape], out: Shape) -> Cost:
         c = ins[0][0]
         cout, h, w = out
-        kh, kw = to_pair(self.kernel_size)
+        kh, kw = self.window.kernel
         if self.connections is None:
             macs = h * w * cout * kh * kw * (c // self.groups)
             group = f"/{self.groups}" if self.groups > 1 else ""
@@ -292,12 +292,16 @@ class ConvTranspose2d(Layer):
          "shape": (2, 10, 10), "params": 4 * 2 * 9 + 2, "macs": 4 * 4 * 4 * 9 * 2},
     )
 
+    @property
+    def window(self) -> Window:
+        return make_window(self.kernel_size, self.stride, self.dilation)
+
     def infer(self, ins: list[Shape], ctx: Context) -> Inferred:
         c, h, w = self.require_map(ins[0])
         _check_groups(self.groups, c, self.out_channels)
-        k, s, p = to_pair(self.kernel_size), to_pair(self.stride), to_pair(self.padding)
-        d, op = to_pair(self.dilation), to_pair(self.output_padding)
-        sizes, work = [], []
+        window, p, op = self.window, to_pair(self.padding), to_pair(self.output_padding)
+        k, s, d = window.kernel, window.stride, window.dilation
+        sizes, texts = [], []
         for i, (n, axis) in enumerate(zip((h, w), AXES)):
             if op[i] >= max(s[i], d[i]):
                 raise ShapeError(
@@ -307,19 +311,17 @@ class ConvTranspose2d(Layer):
                 )
             value = (n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
             text = (f"({n} − 1)·{s[i]} − 2·{p[i]} + {d[i]}·({k[i]} − 1) + {op[i]} + 1 "
-                    f"= {value}")
+                    f"= {fmt_num(value)}")
             if value <= 0:
-                raise ShapeError(f"output {axis} would be {value}", formula=text,
+                raise ShapeError(f"output {axis} would be {fmt_num(value)}", formula=text,
                                  fix="less padding or a larger kernel or stride")
             sizes.append(value)
-            work.append(f"{axis}: {text}")
-        if work[0].split(": ", 1)[1] == work[1].split(": ", 1)[1]:
-            work = [f"height = width: {work[0].split(': ', 1)[1]}"]
-        return Inferred((self.out_channels, *sizes), tuple(work), {"padding": p})
+            texts.append(text)
+        return Inferred((self.out_channels, *sizes), axis_work(*texts), {"padding": p})
 
     def tensors(self, ins: list[Shape], out: Shape) -> list[TensorSpec]:
         c = ins[0][0]
-        kh, kw = to_pair(self.kernel_size)
+        kh, kw = self.window.kernel
         per_group = self.out_channels // self.groups
         n = c * per_group * kh * kw
         specs = [TensorSpec("weight", (c, per_group, kh, kw), "weight",
@@ -331,7 +333,7 @@ class ConvTranspose2d(Layer):
 
     def cost(self, ins: list[Shape], out: Shape) -> Cost:
         c, h, w = ins[0]
-        kh, kw = to_pair(self.kernel_size)
+        kh, kw = self.window.kernel
         per_group = self.out_channels // self.groups
         macs = h * w * c * kh * kw * per_group
         bias_adds = numel(out) if self.bias else 0
@@ -341,30 +343,28 @@ class ConvTranspose2d(Layer):
                     flops_formula=f"2·MACs + {fmt_int(bias_adds)} bias adds")
 
     def receptive_field(self, fields, ins, inferred):
-        d = to_pair(self.dilation)
-        k = to_pair(self.kernel_size)
-        k_eff = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
-        return fields[0].upsample(k_eff, to_pair(self.stride), inferred.resolved["padding"])
+        window = self.window
+        return fields[0].upsample(window.kernel_eff, window.stride, inferred.resolved["padding"])
 
     def workspace(self, ins, out, *, batch, chunk):
         """col2im columns: C'·F_h·F_w values per input position, per image."""
         _, h, w = ins[0]
-        kh, kw = to_pair(self.kernel_size)
+        kh, kw = self.window.kernel
         per_image = self.out_channels * kh * kw * h * w
         return min(batch * per_image, max(chunk, per_image))
 
     def forward(self, xs, params, inferred):
         from .. import kernels
 
+        window = self.window
         return kernels.conv_transpose2d(
-            xs[0], params["weight"], params.get("bias"), stride=to_pair(self.stride),
-            padding=to_pair(self.padding), output_padding=to_pair(self.output_padding),
-            dilation=to_pair(self.dilation), groups=self.groups,
+            xs[0], params["weight"], params.get("bias"), stride=window.stride,
+            padding=inferred.resolved["padding"], output_padding=to_pair(self.output_padding),
+            dilation=window.dilation, groups=self.groups,
         )
 
     def label(self) -> str:
-        return window_text("deconv", make_window(self.kernel_size, self.stride, self.dilation),
-                           str(self.out_channels))
+        return window_text("deconv", self.window, str(self.out_channels))
 
     def to_onnx(self, ctx, inputs, inferred):
         """ConvTranspose with the same pads, output_padding, dilations and groups.
@@ -374,9 +374,10 @@ class ConvTranspose2d(Layer):
         trailing pad shrinks by it instead (output_padding only uncrops rows), and what
         exceeds the pad becomes rows of zeros (Pad) before the bias is added.
         """
-        p, op, stride = to_pair(self.padding), to_pair(self.output_padding), to_pair(self.stride)
-        attributes = {"kernel_shape": list(to_pair(self.kernel_size)), "strides": list(stride),
-                      "dilations": list(to_pair(self.dilation)), "group": self.groups}
+        window, p, op = self.window, inferred.resolved["padding"], to_pair(self.output_padding)
+        stride = window.stride
+        attributes = {"kernel_shape": list(window.kernel), "strides": list(stride),
+                      "dilations": list(window.dilation), "group": self.groups}
         ends = [max(p[i] - op[i], 0) for i in range(2)]
         extra = [max(op[i] - p[i], 0) for i in range(2)]
         if op[0] < stride[0] and op[1] < stride[1]:

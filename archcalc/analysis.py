@@ -91,7 +91,6 @@ class LayerStats:
 class Totals:
     params: int
     trainable_params: int
-    non_trainable_params: int
     buffers: int
     macs: int
     flops: int
@@ -100,6 +99,10 @@ class Totals:
     activations: int  # elements of every layer output plus the input, batch 1
     dtype: str
     dtype_bytes: int
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.params - self.trainable_params
 
     @property
     def activation_bytes(self) -> int:
@@ -166,7 +169,6 @@ def analyze(spec: NetworkSpec | str | Path, *, dtype: str = "float32") -> Analys
     totals = Totals(
         params=sum(r.params for r in rows),
         trainable_params=sum(r.trainable_params for r in rows),
-        non_trainable_params=sum(r.params - r.trainable_params for r in rows),
         buffers=sum(r.buffers for r in rows),
         macs=sum(r.cost.macs for r in rows),
         flops=sum(r.cost.flops for r in rows),
@@ -210,25 +212,44 @@ def _analyze_layer(index: int, node: LayerNode, shapes: dict[str, Shape],
 
 @dataclass(frozen=True)
 class FoldedRow:
-    """A row of a report at a chosen depth: one layer, or a whole block instance folded."""
+    """A row of a report at a chosen depth: one layer, or a whole block instance folded.
+    Counts sum over its members; shape and receptive field are its last member's."""
 
     name: str
     kind: str
-    output_shape: Shape
-    params: int
-    weights: int
-    bias: int
-    trainable_params: int
-    buffers: int
-    macs: int
-    flops: int
-    receptive_field: ReceptiveField
     members: tuple[LayerStats, ...]
-    depth: int
 
     @property
     def folded(self) -> bool:
         return len(self.members) > 1 or self.members[0].name != self.name
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.members[-1].output_shape
+
+    @property
+    def receptive_field(self) -> ReceptiveField:
+        return self.members[-1].receptive_field
+
+    @property
+    def params(self) -> int:
+        return sum(m.params for m in self.members)
+
+    @property
+    def weights(self) -> int:
+        return sum(m.weights for m in self.members)
+
+    @property
+    def bias(self) -> int:
+        return sum(m.bias for m in self.members)
+
+    @property
+    def macs(self) -> int:
+        return sum(m.macs for m in self.members)
+
+    @property
+    def flops(self) -> int:
+        return sum(m.flops for m in self.members)
 
 
 def fold(analysis: Analysis, depth: int | None) -> list[FoldedRow]:
@@ -245,16 +266,4 @@ def fold(analysis: Analysis, depth: int | None) -> list[FoldedRow]:
             groups.append((key, kind, [row]))
         else:
             groups.append((row.name, row.kind, [row]))
-    result = []
-    for name, kind, members in groups:
-        last = members[-1]
-        result.append(FoldedRow(
-            name=name, kind=kind, output_shape=last.output_shape,
-            params=sum(m.params for m in members), weights=sum(m.weights for m in members),
-            bias=sum(m.bias for m in members),
-            trainable_params=sum(m.trainable_params for m in members),
-            buffers=sum(m.buffers for m in members), macs=sum(m.macs for m in members),
-            flops=sum(m.flops for m in members), receptive_field=last.receptive_field,
-            members=tuple(members), depth=len(last.node.block_path),
-        ))
-    return result
+    return [FoldedRow(name, kind, tuple(members)) for name, kind, members in groups]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ..geometry import fmt_int
-from .base import Cost, Inferred, Layer, TensorSpec
+from .base import Cost, Inferred, Layer, TensorSpec, numel
 from .fields import PositiveInt
 
 
@@ -21,9 +21,7 @@ class Flatten(Layer):
     )
 
     def infer(self, ins, ctx):
-        n = 1
-        for d in ins[0]:
-            n *= d
+        n = numel(ins[0])
         dims = "·".join(str(d) for d in ins[0])
         return Inferred((n,), (f"{dims} = {fmt_int(n)}",))
 

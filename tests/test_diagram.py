@@ -412,12 +412,6 @@ def test_jupyter_display(analyse_text):
     assert ET.fromstring(bundle["image/svg+xml"]).tag == SVG + "svg"
 
 
-def test_golden_dot(analyse_text, golden):
-    """Stability of the DOT text for a small net (reviewed by eye, not an oracle for numbers):
-    ARCHCALC_UPDATE_GOLDEN=1 or --update-golden rewrites tests/golden/diagram_tiny.dot."""
-    golden("diagram_tiny.dot", to_dot(analyse_text(SEQUENTIAL)))
-
-
 # -------------------------------------------------------------------------------- CLI
 
 

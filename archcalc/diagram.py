@@ -102,7 +102,6 @@ class Diagram:
     edges: tuple[DiagramEdge, ...]
     clusters: tuple[DiagramCluster, ...]
     legend: tuple[str, ...]  # the families drawn, in FAMILY_COLOURS order
-    shape_order: str  # 'H×W×C' or 'C×H×W'
 
     def node(self, key: str) -> DiagramNode:
         return next(n for n in self.nodes if n.key == key)
@@ -119,6 +118,7 @@ class _Item:
     layers: list[LayerStats]
     kind: str  # the layer kind, or the block definition when folded
     block: bool
+    parent: str | None  # the innermost enclosing cluster's key
     repeat: int = 1
     last: str = ""  # the last instance of a collapsed run
     hidden: bool = False
@@ -161,7 +161,7 @@ def build_diagram(analysis: Analysis, *, depth: int | None = None, chw: bool = F
     nodes: list[DiagramNode] = [_input_node(analysis, chw)]
     for item in items:
         if not item.hidden:
-            nodes.append(_item_node(item, _parent_key(item, depth)))
+            nodes.append(_item_node(item))
     edges: dict[tuple[str, str, str], None] = {}
     for row in analysis.layers:
         for source in row.inputs:
@@ -195,7 +195,6 @@ def build_diagram(analysis: Analysis, *, depth: int | None = None, chw: bool = F
         name=analysis.name, title=title, nodes=tuple(nodes),
         edges=tuple(DiagramEdge(*e) for e in edges), clusters=clusters,
         legend=tuple(f for f in FAMILY_COLOURS if f in families),
-        shape_order="C×H×W" if chw else "H×W×C",
     )
 
 
@@ -209,11 +208,12 @@ def _tree(analysis: Analysis, depth: int | None
     item_of: dict[str, _Item] = {}
     for row in fold(analysis, depth):
         first = row.members[0].node
-        block = depth is not None and len(first.block_path) > depth
-        enclosing = list(zip(first.block_path, first.block_kinds))[:depth if block else None]
-        item = by_key.get(row.name) if block else None
+        # a folded row sits inside the instances above ``depth``; a layer inside all of its own
+        enclosing = list(zip(first.block_path, first.block_kinds))[:depth if row.folded else None]
+        parent_key = enclosing[-1][0] if enclosing else None
+        item = by_key.get(row.name) if row.folded else None
         if item is None:  # a block instance whose layers fold() met in two places is one node
-            item = _Item(row.name, [], row.kind, block)
+            item = _Item(row.name, [], row.kind, row.folded, parent_key)
             by_key[row.name] = item
             items.append(item)
             parent = root
@@ -226,7 +226,7 @@ def _tree(analysis: Analysis, depth: int | None
         item.layers.extend(row.members)
         for layer in row.members:
             item_of[layer.name] = item
-        group = groups.get(enclosing[-1][0]) if enclosing else None
+        group = groups.get(parent_key)
         while group is not None:
             group.layers.extend(row.members)
             group = group.parent
@@ -354,12 +354,6 @@ def _source_shape(analysis: Analysis, source: str, chw: bool) -> str:
     return shape_text(shape, chw=chw)
 
 
-def _parent_key(item: _Item, depth: int | None) -> str | None:
-    node = item.layers[0].node
-    path = node.block_path[:depth] if item.block else node.block_path
-    return path[-1] if path else None
-
-
 def _input_node(analysis: Analysis, chw: bool) -> DiagramNode:
     return DiagramNode(INPUT, "input", "input", shape_text(analysis.input_shape, chw=chw), (),
                        "other", None)
@@ -369,9 +363,11 @@ def _relative(name: str, parent: str | None) -> str:
     return name[len(parent) + 1:] if parent and name.startswith(parent + ".") else name
 
 
-def _item_node(item: _Item, parent: str | None) -> DiagramNode:
+def _item_node(item: _Item) -> DiagramNode:
+    # summed over the item's layers: an item may gather more than one folded row
     params = sum(layer.params for layer in item.layers)
     macs = sum(layer.macs for layer in item.layers)
+    parent = item.parent
     title = _relative(item.key, parent)
     if item.repeat > 1:
         title = f"{title} … {_relative(item.last, parent)}"
@@ -508,12 +504,10 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_.+\-]+")
 def _dot_ids(diagram: Diagram) -> dict[str, str]:
     """Node keys as DOT ids: a plain name is its own id (the SVG <title>); any other name gets
     '#n<i>' — '#' never occurs in a plain name, so ids cannot collide — and only ever appears
-    escaped inside an HTML label."""
+    escaped inside an HTML label. Node keys are unique (build_diagram), so plain ids are too."""
     ids = {}
     for i, node in enumerate(diagram.nodes):
-        if node.role == "output":
-            ids[node.key] = f"#output{i}"
-        elif _SAFE_ID.fullmatch(node.key):
+        if _SAFE_ID.fullmatch(node.key):
             ids[node.key] = node.key
         else:
             ids[node.key] = f"#n{i}"

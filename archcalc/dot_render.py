@@ -29,7 +29,8 @@ from pathlib import Path
 
 from .errors import RenderError
 
-__all__ = ["Renderer", "available_renderers", "render_dot", "supported_formats"]
+__all__ = ["Renderer", "available_renderers", "check_format", "is_binary", "render_dot",
+           "supported_formats"]
 
 PIP_RENDERER = "graphviz-pure"
 DOT_TEXT_FORMATS = frozenset({"dot", "gv"})  # returned as they are, no renderer involved
@@ -105,16 +106,30 @@ def supported_formats() -> list[str]:
     return sorted(formats)
 
 
-def render_dot(source: str, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> tuple[bytes, str]:
-    """Render DOT ``source`` as ``fmt``; return the bytes and the label of the renderer used.
+def check_format(fmt: str) -> str:
+    """``fmt`` written as the renderers take it (' .SVG' -> 'svg'), once it is known that some
+    renderer here makes it (DOT text needs none). Raises :class:`RenderError` for a word that is
+    no format (suggesting a close one) or a format no renderer here makes (saying what to
+    install), before any work is done."""
+    return _renderers_for(fmt)[0]
 
-    The first available renderer that makes ``fmt`` is used; should it fail, the next one that
-    makes it is tried. Raises :class:`RenderError` naming the format, the renderers tried and what
-    to install.
-    """
+
+def is_binary(data: bytes) -> bool:
+    """Whether rendered bytes are unfit for a terminal: a NUL byte, or not UTF-8 text."""
+    if b"\0" in data:
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _renderers_for(fmt: str) -> tuple[str, list[Renderer], list[Renderer]]:
+    """The cleaned-up format, the renderers found and those of them that make it."""
     fmt = fmt.strip().lower().removeprefix(".")
     if fmt in DOT_TEXT_FORMATS:
-        return source.encode("utf-8"), "none (DOT text)"
+        return fmt, [], []
     renderers = available_renderers()
     if not re.fullmatch(r"[a-z0-9_.-]+", fmt) or (
         fmt not in GRAPHVIZ_FORMATS and not any(fmt in r.formats for r in renderers)
@@ -123,6 +138,19 @@ def render_dot(source: str, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> tup
     capable = [r for r in renderers if fmt in r.formats]
     if not capable:
         raise _no_renderer_for(fmt, renderers)
+    return fmt, renderers, capable
+
+
+def render_dot(source: str, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> tuple[bytes, str]:
+    """Render DOT ``source`` as ``fmt``; return the bytes and the label of the renderer used.
+
+    The first available renderer that makes ``fmt`` is used; should it fail, the next one that
+    makes it is tried. Raises :class:`RenderError` naming the format, the renderers tried and what
+    to install (see :func:`check_format`).
+    """
+    fmt, renderers, capable = _renderers_for(fmt)
+    if fmt in DOT_TEXT_FORMATS:
+        return source.encode("utf-8"), "none (DOT text)"
     failures = []
     for renderer in capable:
         try:

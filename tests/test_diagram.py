@@ -493,6 +493,29 @@ def test_cli_pdf_made_or_explained(spec_file, tmp_path):
         assert not out.exists()
 
 
+@pytest.fixture
+def stdout_is_a_terminal(monkeypatch):
+    """CliRunner's standard output claims to be a terminal."""
+    import click.testing
+
+    monkeypatch.setattr(click.testing.BytesIOCopy, "isatty", lambda self: True, raising=False)
+
+
+def test_cli_text_formats_go_to_a_terminal(spec_file, stdout_is_a_terminal):
+    # Graphviz's json is text: it may be written to a terminal
+    result = run("render", spec_file, "-o", "-", "--format", " JSON")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["name"] == "tiny"
+    assert "JSON of tiny" in result.stderr
+
+
+def test_cli_binary_formats_do_not_go_to_a_terminal(spec_file, stdout_is_a_terminal):
+    result = run("render", spec_file, "-o", "-", "--format", "png")
+    assert result.exit_code == 2
+    assert "PNG is binary; not writing it to a terminal" in result.output
+    assert PNG_MAGIC not in result.stdout_bytes
+
+
 def test_cli_stdout_depth_and_set(tmp_path):
     spec = tmp_path / "res.yaml"
     spec.write_text(RESIDUAL.replace("out_features: 10", "out_features: $classes")

@@ -125,6 +125,36 @@ def test_without_system_dot_the_pip_renderer_is_found_and_used(no_system_dot):
     assert {"svg", "png", "dot"} <= set(dot_render.supported_formats())
 
 
+def test_check_format_cleans_up_and_refuses_before_rendering(no_system_dot):
+    assert dot_render.check_format(" .SVG") == "svg"
+    assert dot_render.check_format("gv") == "gv"
+    with pytest.raises(RenderError, match=r"unknown diagram format 'svgg'.*did you mean 'svg'"):
+        dot_render.check_format("svgg")
+    with pytest.raises(RenderError, match=r"cannot render PDF"):
+        dot_render.check_format("pdf")  # graphviz-pure alone makes no PDF
+
+
+@pytest.mark.parametrize(("data", "binary"), [
+    (b"digraph t {\n}\n", False),
+    ('{"name": "tiny", "label": " 28\u00d728\u00d76 "}'.encode(), False),  # UTF-8 '×'
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", True),  # PNG: NULs and a non-UTF-8 lead
+    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", True),  # PDF's marker line of high bytes
+    (b"text\x00with a NUL", True),
+])
+def test_is_binary(data, binary):
+    assert dot_render.is_binary(data) is binary
+
+
+def test_text_formats_render_as_text():
+    # what the CLI may write to a terminal is decided from the bytes: json and plain are text
+    extra = [f for f in ("plain", "xdot") if f in dot_render.supported_formats()]
+    for fmt in ("svg", "json", *extra):
+        data, _ = dot_render.render_dot(SMALL_DOT, fmt)
+        assert not dot_render.is_binary(data), fmt
+    png, _ = dot_render.render_dot(SMALL_DOT, "png")
+    assert dot_render.is_binary(png)
+
+
 # ------------------------------------------------------------------------------------ errors
 
 

@@ -10,7 +10,6 @@ import click
 from ..cli import force_option, handle_errors, parse_overrides, set_option, spec_argument
 
 SUFFIX_FORMATS = {".gv": "dot", ".jpeg": "jpg"}  # suffixes whose format has another name
-TEXT_FORMATS = ("dot", "gv", "svg")  # what `-o -` may write to a terminal
 
 
 @click.command()
@@ -42,17 +41,12 @@ def render(spec: str, output: str, fmt: str | None, depth: int | None, rankdir: 
     """
     from ..analysis import analyze
     from ..diagram import to_dot
-    from ..dot_render import DOT_TEXT_FORMATS, render_dot, supported_formats
+    from ..dot_render import check_format, is_binary, render_dot
     from ..outputs import check_writable, write_atomic
     from ..spec import load_spec
 
     to_stdout = output == "-"
-    fmt = _format(output, fmt, to_stdout)
-    if to_stdout and fmt not in TEXT_FORMATS and sys.stdout.isatty():
-        raise click.UsageError(f"{fmt.upper()} is binary; not writing it to a terminal. "
-                               f"Redirect it (> diagram.{fmt}) or give -o diagram.{fmt}.")
-    if fmt not in DOT_TEXT_FORMATS and fmt not in supported_formats():
-        render_dot("", fmt)  # raises the RenderError saying what to install, before any work
+    fmt = check_format(_format(output, fmt, to_stdout))  # says what to install, before any work
     if not to_stdout:
         check_writable(output, force=force)
         named = _format(output, None, False) if Path(output).suffix else fmt
@@ -65,6 +59,9 @@ def render(spec: str, output: str, fmt: str | None, depth: int | None, rankdir: 
                     collapse_repeats=not expand_repeats)
     data, renderer = render_dot(source, fmt)
     if to_stdout:
+        if is_binary(data) and sys.stdout.isatty():
+            raise click.UsageError(f"{fmt.upper()} is binary; not writing it to a terminal. "
+                                   f"Redirect it (> diagram.{fmt}) or give -o diagram.{fmt}.")
         click.echo(data, nl=False)  # bytes go to the binary stream
         click.echo(f"{fmt.upper()} of {analysis.name}; renderer: {renderer}", err=True)
         return
@@ -73,9 +70,10 @@ def render(spec: str, output: str, fmt: str | None, depth: int | None, rankdir: 
 
 
 def _format(output: str, fmt: str | None, to_stdout: bool) -> str:
-    """--format if given, else the output file's suffix; DOT for standard output."""
+    """--format if given (dot_render.check_format cleans it up), else the output file's suffix;
+    DOT for standard output."""
     if fmt:
-        return fmt.strip().lower().removeprefix(".")
+        return fmt
     if to_stdout:
         return "dot"
     suffix = Path(output).suffix.lower()

@@ -371,7 +371,6 @@ def test_names_are_escaped_not_injected(analyse_text):
     assert 'a&quot;b&lt;c&gt;{d}' in source  # the name is text inside an HTML-like label
 
 
-@pytest.mark.skipif("svg" not in supported_formats(), reason="no SVG renderer")
 def test_escaped_names_appear_verbatim_in_svg(analyse_text):
     data, _ = render(analyse_text(WEIRD), "svg")
     root = ET.fromstring(data)
@@ -384,7 +383,6 @@ def test_escaped_names_appear_verbatim_in_svg(analyse_text):
 # ------------------------------------------------------------------------- rendering
 
 
-@pytest.mark.skipif("svg" not in supported_formats(), reason="no SVG renderer")
 def test_svg_parses_with_titles_and_shapes(analyse_text):
     data, renderer = render(analyse_text(INCEPTION), "svg")
     assert renderer
@@ -399,7 +397,6 @@ def test_svg_parses_with_titles_and_shapes(analyse_text):
     assert "inception_3a · inception" in texts
 
 
-@pytest.mark.skipif("png" not in supported_formats(), reason="no PNG renderer")
 def test_png_magic(analyse_text):
     data, _ = render(analyse_text(RESIDUAL), "png", depth=0)
     assert data[:8] == PNG_MAGIC
@@ -415,7 +412,6 @@ def test_digraph_api(analyse_text):
         to_digraph(analyse_text(SEQUENTIAL), rankdir="sideways")
 
 
-@pytest.mark.skipif("svg" not in supported_formats(), reason="no SVG renderer")
 def test_jupyter_display(analyse_text):
     analysis = analyse_text(SEQUENTIAL)
     svg = analysis._repr_svg_()
@@ -452,7 +448,6 @@ def test_cli_dot_and_refuses_to_overwrite(spec_file, tmp_path):
     assert "rankdir=LR" in out.read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(not {"svg", "png"} <= set(supported_formats()), reason="no renderer")
 def test_cli_format_from_suffix(spec_file, tmp_path):
     svg, png = tmp_path / "tiny.svg", tmp_path / "tiny.png"
     result = run("render", spec_file, "-o", svg)
@@ -531,7 +526,6 @@ def test_cli_stdout_depth_and_set(tmp_path):
     assert '"res.3.conv1"' in expanded
 
 
-@pytest.mark.skipif(not {"svg", "png"} <= set(supported_formats()), reason="no renderer")
 @pytest.mark.parametrize("name", bundled_names())
 def test_every_bundled_spec_renders(name):
     analysis = analyze(load_spec(name))

@@ -29,8 +29,9 @@ class ReLU(_Elementwise):
     rectifier = True
     inplace: bool = False  # accepted for PyTorch familiarity; no effect on counts
 
+    # AlexNet's relu1: 96·55·55 = 290,400 comparisons
     examples = ({"input": (96, 55, 55), "fields": {}, "shape": (96, 55, 55), "params": 0,
-                 "macs": 0},)
+                 "macs": 0, "flops": 0, "comparisons": 290_400},)
 
     def cost(self, ins, out):
         return Cost(0, 0, comparisons=numel(out))
@@ -77,8 +78,9 @@ class Sigmoid(_Elementwise):
 
     type: Literal["sigmoid"]
 
+    # 6·28·28 = 4,704 values: 4,704 exps, 2·4,704 = 9,408 adds and divides
     examples = ({"input": (6, 28, 28), "fields": {}, "shape": (6, 28, 28), "params": 0,
-                 "macs": 0},)
+                 "macs": 0, "flops": 9_408, "transcendentals": 4_704},)
 
     def cost(self, ins, out):
         return Cost(0, 2 * numel(out), transcendentals=numel(out))
@@ -137,11 +139,14 @@ class Tanh(_Elementwise):
 
 
 class Softmax(_Elementwise):
-    """e^(x_i)/Σ_j e^(x_j) over the channels: one exp per value, a sum and a divide."""
+    """e^(x_i)/Σ_j e^(x_j) over the channels: per value one exp, an add to the sum and a
+    divide, and one comparison towards the maximum subtracted first (for stability)."""
 
     type: Literal["softmax"]
 
-    examples = ({"input": (1000,), "fields": {}, "shape": (1000,), "params": 0, "macs": 0},)
+    # ImageNet's 1000 classes: 1,000 exps, 2·1,000 adds and divides, 1,000 comparisons
+    examples = ({"input": (1000,), "fields": {}, "shape": (1000,), "params": 0, "macs": 0,
+                 "flops": 2_000, "comparisons": 1_000, "transcendentals": 1_000},)
 
     def cost(self, ins, out):
         return Cost(0, 2 * numel(out), comparisons=numel(out), transcendentals=numel(out))

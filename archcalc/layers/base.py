@@ -108,7 +108,8 @@ class Layer(BaseModel):
     rectifier: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
-    #: worked examples: (input shapes, fields, expected dict) checked by the generated tests
+    #: worked examples checked by tests/test_layers.py: input shape(s), fields, and the
+    #: expected shape, params and macs, optionally flops, comparisons and transcendentals
     examples: ClassVar[tuple[dict, ...]] = ()
 
     @classmethod

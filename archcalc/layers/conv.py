@@ -58,9 +58,10 @@ class Conv2d(Layer):
     family = "conv"
     examples = (
         # cs231n: 32×32×3, ten 5×5 filters, stride 1, pad 2 -> 32×32×10;
-        # params (5·5·3 + 1)·10 = 760; MACs 32·32·10·(5·5·3) = 768,000
+        # params (5·5·3 + 1)·10 = 760; MACs 32·32·10·(5·5·3) = 768,000;
+        # FLOPs 2·768,000 + 32·32·10 bias adds = 1,546,240
         {"input": (3, 32, 32), "fields": {"out_channels": 10, "kernel_size": 5, "padding": 2},
-         "shape": (10, 32, 32), "params": 760, "macs": 768_000},
+         "shape": (10, 32, 32), "params": 760, "macs": 768_000, "flops": 1_546_240},
         # AlexNet conv1: (227 − 11)/4 + 1 = 55; (11·11·3 + 1)·96 = 34,944;
         # MACs 55·55·96·(11·11·3) = 105,415,200
         {"input": (3, 227, 227),

@@ -90,8 +90,13 @@ class LocalResponseNorm(Layer):
     k: float = 1.0
 
     family = "norm"
-    examples = ({"input": (96, 55, 55), "fields": {"size": 5, "k": 2.0},
-                 "shape": (96, 55, 55), "params": 0, "macs": 0},)
+    examples = (
+        # AlexNet's LRN after conv1: 96·55·55 = 290,400 values, each 2·5 + 2 = 12 FLOPs
+        # (3,484,800) and one power
+        {"input": (96, 55, 55), "fields": {"size": 5, "k": 2.0},
+         "shape": (96, 55, 55), "params": 0, "macs": 0, "flops": 3_484_800,
+         "transcendentals": 290_400},
+    )
 
     def infer(self, ins, ctx):
         self.require_map(ins[0])

@@ -124,12 +124,14 @@ class MaxPool2d(_WindowPool):
     dilation: Size = 1
 
     examples = (
-        # AlexNet pool1: (55 − 3)/2 + 1 = 27, overlapping windows
+        # AlexNet pool1: (55 − 3)/2 + 1 = 27, overlapping windows;
+        # comparisons 27·27·96·(3·3 − 1) = 69,984·8 = 559,872, no FLOPs
         {"input": (96, 55, 55), "fields": {"kernel_size": 3, "stride": 2},
-         "shape": (96, 27, 27), "params": 0, "macs": 0},
-        # GoogLeNet pool on 112 with ceil: ⌈(112 − 3)/2⌉ + 1 = 56
+         "shape": (96, 27, 27), "params": 0, "macs": 0, "flops": 0, "comparisons": 559_872},
+        # GoogLeNet pool on 112 with ceil: ⌈(112 − 3)/2⌉ + 1 = 56;
+        # comparisons 56·56·64·8 = 200,704·8 = 1,605,632
         {"input": (64, 112, 112), "fields": {"kernel_size": 3, "stride": 2, "ceil_mode": True},
-         "shape": (64, 56, 56), "params": 0, "macs": 0},
+         "shape": (64, 56, 56), "params": 0, "macs": 0, "comparisons": 1_605_632},
         # the notes' 6×6 example: 2×2 stride 2 -> 3×3
         {"input": (1, 6, 6), "fields": {"kernel_size": 2, "stride": 2},
          "shape": (1, 3, 3), "params": 0, "macs": 0},
@@ -189,9 +191,10 @@ class AvgPool2d(_WindowPool):
     count_include_pad: bool = True
 
     examples = (
-        # GoogLeNet's head: 7×7 average pool on 7×7×1024 -> 1×1×1024
+        # GoogLeNet's head: 7×7 average pool on 7×7×1024 -> 1×1×1024;
+        # FLOPs 1·1·1024·49 = 50,176 (48 adds and a divide per output)
         {"input": (1024, 7, 7), "fields": {"kernel_size": 7, "stride": 1},
-         "shape": (1024, 1, 1), "params": 0, "macs": 0},
+         "shape": (1024, 1, 1), "params": 0, "macs": 0, "flops": 50_176, "comparisons": 0},
     )
 
     def cost(self, ins, out):
@@ -283,8 +286,10 @@ class Subsample2d(_WindowPool):
     trainable: bool = True
 
     examples = (
-        # LeNet-5 S2: 28×28×6 -> 14×14×6, 12 params
-        {"input": (6, 28, 28), "fields": {}, "shape": (6, 14, 14), "params": 12, "macs": 0},
+        # LeNet-5 S2: 28×28×6 -> 14×14×6, 12 params; LeCun's 14·14·6·(4 + 1) = 5,880
+        # connections
+        {"input": (6, 28, 28), "fields": {}, "shape": (6, 14, 14), "params": 12, "macs": 0,
+         "flops": 5_880},
     )
 
     def tensors(self, ins, out):

@@ -303,7 +303,29 @@ def test_resnet_v1_and_v15_differ_only_in_the_strided_1x1():
     v15, v1 = zoo("resnet50"), zoo("resnet50_v1")
     assert v15.totals.params == v1.totals.params
     assert v15.totals.macs - v1.totals.macs == 3 * 77_070_336
-    assert v1.totals.macs == 4_089_184_256 - 231_211_008 == 3_857_973_248
+
+
+def test_resnet50_macs_by_hand():
+    # He et al. 2016, Table 1 (v1): Σ over the convs of H'·W'·C'·k²·C, then the fc 2,048·1,000.
+    # conv1 7×7/2 to 112×112×64; each stage's first block has a 1×1 projection shortcut and
+    # (v1) its stride in the first 1×1, so every conv of a stage runs at the stage's size h.
+    macs = 112 * 112 * 64 * 7 * 7 * 3
+    stages = [(56, 64, 256, 3, 64), (28, 128, 512, 4, 256), (14, 256, 1024, 6, 512),
+              (7, 512, 2048, 3, 1024)]  # (h, width, output channels, blocks, input channels)
+    for h, mid, out, blocks, c_in in stages:
+        for block in range(blocks):
+            c = c_in if block == 0 else out
+            macs += h * h * (mid * c + mid * 9 * mid + out * mid)  # 1×1, 3×3, 1×1
+            if block == 0:
+                macs += h * h * out * c  # projection
+    macs += 2_048 * 1_000
+    assert macs == 3_857_973_248
+    assert zoo("resnet50_v1").totals.macs == macs
+    # v1.5 strides the 3×3 instead: stages 2–4's first 1×1 runs at 2h, (2h)² − h² = 3·h² more
+    # positions: 3·28²·128·256 = 3·14²·256·512 = 3·7²·512·1,024 = 77,070,336 each
+    v15_extra = sum(3 * h * h * mid * c_in for h, mid, _, _, c_in in stages[1:])
+    assert v15_extra == 3 * 77_070_336 == 231_211_008
+    assert zoo("resnet50").totals.macs == macs + v15_extra == 4_089_184_256
 
 
 def test_resnet50_receptive_fields():

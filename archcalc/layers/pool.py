@@ -464,8 +464,11 @@ class AdaptiveAvgPool2d(Layer):
     def to_onnx(self, ctx, inputs, inferred):
         """AveragePool when each axis' bins have one size and one step (e.g. 13 -> 6: size 3,
         step 2); otherwise the exact bin means as MatMul(rows, x) then MatMul(·, columnsᵀ)
-        with averaging matrices R[i, j] = 1/|bin i| for j in bin i."""
+        with averaging matrices R[i, j] = 1/|bin i| for j in bin i (the executor's own,
+        kernels._adaptive_matrix)."""
         import numpy as np
+
+        from ..kernels import _adaptive_matrix
 
         _, h, w = ctx.input_shapes[0]
         oh, ow = inferred.shape[1:]
@@ -474,14 +477,8 @@ class AdaptiveAvgPool2d(Layer):
             (kh, sh), (kw, sw) = regular
             return ctx.node("AveragePool", inputs[:1], kernel_shape=[kh, kw], strides=[sh, sw])
 
-        def averaging(n: int, out: int) -> np.ndarray:
-            matrix = np.zeros((out, n))
-            for i, (a, b) in enumerate(adaptive_bins(n, out)):
-                matrix[i, a:b] = 1.0 / (b - a)
-            return matrix
-
-        rows = ctx.node("MatMul", [ctx.constant("row averaging matrix", averaging(h, oh)),
-                                   inputs[0]])
+        rows_matrix = _adaptive_matrix(h, oh, np.float64)
+        rows = ctx.node("MatMul", [ctx.constant("row averaging matrix", rows_matrix), inputs[0]])
         return ctx.node("MatMul", [rows, ctx.constant("column averaging matrix",
-                                                      averaging(w, ow).T)])
+                                                      _adaptive_matrix(w, ow, np.float64).T)])
 

@@ -282,3 +282,20 @@ def test_conv_transpose_too_much_padding_says_the_negative_size(analyse_text):
                      " padding: 2}\n")
     assert "output height would be −2" in str(caught.value)
     assert "(2 − 1)·1 − 2·2 + 1·(1 − 1) + 0 + 1 = −2" in str(caught.value)
+
+
+def test_ceil_window_off_the_input_is_not_averaged_as_padding(analyse_text):
+    # width 3, kernel 2, stride 2, ceil: ⌈(3 − 2)/2⌉ + 1 = 2 windows; the second covers
+    # column 2 and a cell past the input, which is not padding: even with count_include_pad
+    # its mean is column 2 alone (PyTorch's divisor counts cells inside the padded input)
+    import numpy as np
+
+    row = analyse_text("""
+name: t
+input: [1, 1, 3]
+layers:
+  - {type: avg_pool2d, name: p, kernel_size: [1, 2], rounding: ceil, count_include_pad: true}
+""").layer("p")
+    x = np.array([[[[1.0, 3.0, 8.0]]]])
+    y = row.layer.forward([x], {}, row.inferred)
+    np.testing.assert_array_equal(y, [[[[(1.0 + 3.0) / 2, 8.0]]]])

@@ -67,7 +67,9 @@ class _WindowPool(Layer):
                 "out_hw": inferred.shape[1:]}
 
     def _pool_args(self, inferred: Inferred) -> dict:
-        return {**self._window_args(inferred), "padding": inferred.resolved["explicit_padding"]}
+        """With the padding as given: the kernels reach the ceil windows themselves, and the
+        average's divisor must not count those extra cells as padding."""
+        return {**self._window_args(inferred), "padding": inferred.resolved["padding"]}
 
     def _label(self, name: str) -> str:
         return window_text(name, self.window)

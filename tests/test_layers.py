@@ -299,3 +299,17 @@ layers:
     x = np.array([[[[1.0, 3.0, 8.0]]]])
     y = row.layer.forward([x], {}, row.inferred)
     np.testing.assert_array_equal(y, [[[[(1.0 + 3.0) / 2, 8.0]]]])
+
+
+def test_conv_transpose_groups_must_divide_out_channels_like_conv(analyse_text):
+    # 8 / 3 = 2.667: refused at the field, as for conv2d, with the divisors of 8
+    from archcalc.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        analyse_text("name: t\ninput: [6, 4, 4]\nlayers:\n"
+                     "  - {type: conv_transpose2d, name: up, out_channels: 8, kernel_size: 2,"
+                     " groups: 3}\n")
+    message = str(caught.value)
+    assert "field 'groups'" in message
+    assert "groups=3 does not divide out_channels=8 (8 / 3 = 2.667)" in message
+    assert "choose groups among the divisors of out_channels: 1, 2, 4, 8" in message

@@ -23,14 +23,27 @@ from .fields import (
 from .window import Window, axis_work, infer_window, make_window, window_field, window_text
 
 
-def _check_groups(groups: int, in_channels: int, out_channels: int) -> None:
-    for what, n in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if n % groups:
-            raise ShapeError(
-                f"groups={groups} does not divide {what}={n}",
-                formula=f"{n} / {groups} = {fmt_num(Fraction(n, groups))}",
-                fix=f"choose groups among the common divisors of {in_channels} and {out_channels}",
-            )
+def _check_out_groups(groups: int, out_channels: int) -> None:
+    """A field check of both convolutions: groups divides out_channels."""
+    # "<field>: <what>. Fix: <hint>" lets the message point at the field (messages.py)
+    if out_channels % groups:
+        divisors = [d for d in range(1, min(out_channels, 10_000) + 1) if out_channels % d == 0]
+        raise ValueError(
+            f"groups: groups={groups} does not divide out_channels={out_channels} "
+            f"({out_channels} / {groups} = {fmt_num(Fraction(out_channels, groups))}). "
+            "Fix: choose groups among the divisors of out_channels"
+            + (f": {', '.join(map(str, divisors))}" if len(divisors) <= 12 else "")
+        )
+
+
+def _check_in_groups(groups: int, in_channels: int, out_channels: int) -> None:
+    """Once the input is known: groups divides in_channels too."""
+    if in_channels % groups:
+        raise ShapeError(
+            f"groups={groups} does not divide in_channels={in_channels}",
+            formula=f"{in_channels} / {groups} = {fmt_num(Fraction(in_channels, groups))}",
+            fix=f"choose groups among the common divisors of {in_channels} and {out_channels}",
+        )
 
 
 class Conv2d(Layer):
@@ -109,16 +122,7 @@ class Conv2d(Layer):
                     raise ValueError(f"connections: row {row} must list distinct input maps, "
                                      f"got {list(maps)}. Fix: list each input map this output "
                                      "map reads once, e.g. [0, 1, 2]")
-        if self.out_channels % self.groups:
-            divisors = [d for d in range(1, min(self.out_channels, 10_000) + 1)
-                        if self.out_channels % d == 0]
-            raise ValueError(
-                f"groups: groups={self.groups} does not divide out_channels={self.out_channels} "
-                f"({self.out_channels} / {self.groups} = "
-                f"{fmt_num(Fraction(self.out_channels, self.groups))}). Fix: choose groups "
-                "among the divisors of out_channels"
-                + (f": {', '.join(map(str, divisors))}" if len(divisors) <= 12 else "")
-            )
+        _check_out_groups(self.groups, self.out_channels)
         return self
 
     @property
@@ -127,7 +131,7 @@ class Conv2d(Layer):
 
     def infer(self, ins: list[Shape], ctx: Context) -> Inferred:
         c, _, _ = self.require_map(ins[0])
-        _check_groups(self.groups, c, self.out_channels)
+        _check_in_groups(self.groups, c, self.out_channels)
         if self.connections is not None:
             for row, maps in enumerate(self.connections):
                 bad = [m for m in maps if not 0 <= m < c]
@@ -293,13 +297,18 @@ class ConvTranspose2d(Layer):
          "shape": (2, 10, 10), "params": 4 * 2 * 9 + 2, "macs": 4 * 4 * 4 * 9 * 2},
     )
 
+    @model_validator(mode="after")
+    def _check_groups(self) -> ConvTranspose2d:
+        _check_out_groups(self.groups, self.out_channels)
+        return self
+
     @property
     def window(self) -> Window:
         return make_window(self.kernel_size, self.stride, self.dilation)
 
     def infer(self, ins: list[Shape], ctx: Context) -> Inferred:
         c, h, w = self.require_map(ins[0])
-        _check_groups(self.groups, c, self.out_channels)
+        _check_in_groups(self.groups, c, self.out_channels)
         window, p, op = self.window, to_pair(self.padding), to_pair(self.output_padding)
         k, s, d = window.kernel, window.stride, window.dilation
         sizes, texts = [], []

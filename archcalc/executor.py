@@ -258,10 +258,9 @@ class MemoryEstimate:
     peak = weights + max over layers (activations alive while it runs + its workspace), where
     an activation lives from its layer until its last consumer (to the end when kept; the input
     throughout), and a layer's workspace is 2·(inputs + output) for padded copies and
-    elementwise temporaries, plus its GEMM temporary: an im2col chunk for a convolution
-    (at most the kernels' chunk size or one output row) or, on the Winograd path, the
-    transformed weights and one band of tiles (kernels.winograd_workspace); the columns of a
-    transposed convolution; the difference tensor of an RBF layer.
+    elementwise temporaries, plus what the layer kind says it allocates (its ``workspace``:
+    for a convolution kernels.conv2d_workspace, for a transposed one
+    kernels.conv_transpose2d_workspace, for an RBF layer its difference tensor).
     """
 
     batch: int
@@ -284,11 +283,8 @@ class MemoryEstimate:
 
 def _workspace(row: LayerStats, batch: int, itemsize: int) -> int:
     """Elements of the largest temporary a layer allocates (the layer kind says)."""
-    from . import kernels
-
-    chunk = kernels._MAX_COLS_BYTES // itemsize  # the kernels' bound on one GEMM block
     return row.layer.workspace(list(row.input_shapes), row.output_shape, batch=batch,
-                               chunk=chunk)
+                               itemsize=itemsize)
 
 
 def estimate_memory(analysis: Analysis, *, batch: int = 1, dtype=np.float32,

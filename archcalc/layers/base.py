@@ -158,10 +158,10 @@ class Layer(BaseModel):
         """Short hyperparameter text for diagrams, e.g. 'conv 3×3/1, 64'."""
         raise NotImplementedError
 
-    def workspace(self, ins: list[Shape], out: Shape, *, batch: int, chunk: int) -> int:
-        """Elements of the largest temporary the forward pass allocates besides its output
-        (the executor's memory guard counts it); ``chunk`` is the kernels' bound on one GEMM
-        block, in elements. Most kinds need none."""
+    def workspace(self, ins: list[Shape], out: Shape, *, batch: int, itemsize: int) -> int:
+        """Elements of the temporaries the forward pass allocates besides its output (the
+        executor's memory guard counts them); ``itemsize`` is bytes per value (the kernels
+        size their blocks in bytes). Most kinds need none."""
         return 0
 
     def to_onnx(self, ctx, inputs: list[str], inferred: Inferred) -> str:

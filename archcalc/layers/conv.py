@@ -198,18 +198,15 @@ class Conv2d(Layer):
         return kernels.uses_winograd(ins[0][0], self.out_channels, window.kernel, window.stride,
                                      window.dilation, self.groups, out[1:], batch)
 
-    def workspace(self, ins, out, *, batch, chunk):
-        """Winograd's tiles and products where conv2d takes that path (see
-        kernels.winograd_workspace); otherwise im2col columns, C·F_h·F_w values per output
-        position, in blocks of ``chunk``."""
+    def workspace(self, ins, out, *, batch, itemsize):
+        """kernels.conv2d_workspace: Winograd's transformed weights and band of tiles where
+        conv2d takes that path, else one im2col block (or a 1×1 kernel's strided input)."""
         from .. import kernels
 
-        c = ins[0][0]
-        if self.takes_winograd(ins, out, batch):
-            return kernels.winograd_workspace(c, self.out_channels, out[1:], batch)
-        kh, kw = self.window.kernel
-        one_row = c * kh * kw * out[2]
-        return min(batch * one_row * out[1], max(chunk, one_row))
+        window = self.window
+        return kernels.conv2d_workspace(ins[0][0], self.out_channels, window.kernel,
+                                        window.stride, window.dilation, self.groups, out[1:],
+                                        batch, itemsize)
 
     def connection_mask(self, in_channels: int):
         """(C', C, 1, 1) array of 0/1 saying which input maps feed each output map."""
@@ -356,12 +353,15 @@ class ConvTranspose2d(Layer):
         window = self.window
         return fields[0].upsample(window.kernel_eff, window.stride, inferred.resolved["padding"])
 
-    def workspace(self, ins, out, *, batch, chunk):
-        """col2im columns: C'·F_h·F_w values per input position, per image."""
-        _, h, w = ins[0]
-        kh, kw = self.window.kernel
-        per_image = self.out_channels * kh * kw * h * w
-        return min(batch * per_image, max(chunk, per_image))
+    def workspace(self, ins, out, *, batch, itemsize):
+        """kernels.conv_transpose2d_workspace: the uncropped output by stride phase, one GEMM
+        block of columns (and the gathered input of images side by side)."""
+        from .. import kernels
+
+        window = self.window
+        return kernels.conv_transpose2d_workspace(
+            ins[0][0], self.out_channels, window.kernel, window.stride, to_pair(self.padding),
+            ins[0][1:], out[1:], batch, itemsize)
 
     def forward(self, xs, params, inferred):
         from .. import kernels

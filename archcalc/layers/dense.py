@@ -136,7 +136,7 @@ class EuclideanRBF(Layer):
         macs = ins[0][0] * self.out_features
         return Cost(macs, 3 * macs, macs_formula=f"{ins[0][0]}·{self.out_features} = {macs:,}")
 
-    def workspace(self, ins, out, *, batch, chunk):
+    def workspace(self, ins, out, *, batch, itemsize):
         """The (x − w) differences and their squares: 2·N·in·out values."""
         return 2 * batch * ins[0][0] * self.out_features
 

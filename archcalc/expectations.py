@@ -243,9 +243,19 @@ def _within(count: Count, tolerance: float | None, actual: int | Fraction) -> tu
     diff = actual - count.value
     if abs(diff) <= allowed:
         return True, (f"within {why}" if allowed else "")
-    share = f", {float(diff / count.value):+.3%}".replace("-", "−") if count.value else ""
-    return False, f"off by {'+' if diff > 0 else '−'}{fmt_count(abs(diff))}{share}" + (
-        f" (allowed {why})" if allowed else "")
+    return False, f"off by {'+' if diff > 0 else '−'}{fmt_count(abs(diff))}" + (
+        _share(diff, count.value) + (f" (allowed {why})" if allowed else ""))
+
+
+def _share(diff: Fraction, written: Fraction) -> str:
+    """The difference as a percentage of the written value (none for 0; beyond ±10⁶ said in
+    words, where float() of the ratio could overflow)."""
+    if not written:
+        return ""
+    ratio = diff / written
+    if abs(ratio) >= 10**6:
+        return ", over a million times the value written"
+    return f", {float(ratio):+.3%}".replace("-", "−")
 
 
 # --- text --------------------------------------------------------------------------------------

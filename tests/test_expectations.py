@@ -100,6 +100,20 @@ def test_explicit_relative_tolerance(tolerance, ok):
     assert (f"±{tolerance:g} relative" in result.detail) is True
 
 
+def test_a_claim_off_by_more_than_a_float_can_hold_says_so_in_words():
+    # params = 10⁹⁹·10⁹⁹·10⁶·10⁶ = 10²¹⁰ (no bias) against a claim of 10⁻¹⁰⁰: the ratio 10³¹⁰
+    # is beyond float's 1.8·10³⁰⁸, so no percentage can be printed
+    huge = 10**99
+    layers = (f"name: huge\ninput: [{huge}, 1000000, 1000000]\nlayers:\n"
+              f"  - {{type: conv2d, name: c, out_channels: {huge}, kernel_size: 1000000,"
+              " bias: false}\n")
+    (result,) = check("expect:\n  totals: {params: '1e-100'}\n", layers=layers)
+    assert not result.ok
+    assert result.actual == 10**210
+    assert result.detail.startswith("off by +")
+    assert result.detail.endswith(", over a million times the value written")
+
+
 def test_receptive_field_per_axis():
     text = """\
 name: wide

@@ -25,6 +25,7 @@ import numpy as np
 from .errors import ArchcalcError, ExecError, Location
 from .layers.base import numel, shape_text
 from .messages import suggestion
+from .report import format_bytes
 from .weights import (
     all_finite,
     check_finite,
@@ -389,13 +390,3 @@ def parse_bytes(text: str | int) -> int:
     if value <= 0:
         raise ExecError(f"a memory size must be positive, got {text!r}", fix="write e.g. 4GiB")
     return value
-
-
-def format_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB'; binary units."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(value) < 1024 or unit == "PiB":
-            return f"{n:,} B" if unit == "B" else f"{value:.3g} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover

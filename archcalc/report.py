@@ -35,14 +35,29 @@ def human_bytes(n: int) -> str:
     return _scaled(n, 1024, ("KiB", "MiB", "GiB"), " B")
 
 
-def _scaled(n: int, base: int, suffixes: tuple[str, ...], plain: str) -> str:
+def format_bytes(n: int) -> str:
+    """Three significant digits, for memory limits and estimates: 1536 -> '1.5 KiB',
+    3·2³⁰ -> '3 GiB', 2**20 − 1 -> '1 MiB' (rounded, then the unit chosen)."""
+    return _scaled(n, 1024, ("KiB", "MiB", "GiB", "TiB", "PiB"), " B", _three_digits)
+
+
+def _two_decimals(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _three_digits(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _scaled(n: int, base: int, suffixes: tuple[str, ...], plain: str,
+            number=_two_decimals) -> str:
     """n in the smallest unit base**i (i ≥ 1) whose rounded value stays below ``base``."""
     if abs(n) < base:
         return f"{n}{plain}"
     i = 1
-    while i < len(suffixes) and abs(float(f"{n / base**i:.2f}")) >= base:
+    while i < len(suffixes) and abs(float(number(n / base**i))) >= base:
         i += 1
-    return f"{n / base**i:.2f} {suffixes[i - 1]}"
+    return f"{number(n / base**i)} {suffixes[i - 1]}"
 
 
 def to_dict(analysis: Analysis) -> dict[str, Any]:

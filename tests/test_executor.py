@@ -515,6 +515,8 @@ def test_format_bytes():
     assert format_bytes(512) == "512 B"
     assert format_bytes(1536) == "1.5 KiB"
     assert format_bytes(3 * 2**30) == "3 GiB"
+    assert format_bytes(2**20 - 1) == "1 MiB"  # 1023.999 KiB rounds to 1024 KiB
+    assert format_bytes(1000 * 2**10) == "1000 KiB"  # three digits, no exponent
 
 
 # ----------------------------------------------------------------------------- CLI

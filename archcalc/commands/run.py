@@ -21,8 +21,6 @@ from ..cli import (
 
 #: a layer output is summarised by these statistics over the whole batch
 STATS = ("mean", "std", "min", "max")
-#: output kinds whose smallest value wins (LeNet's RBF units output a penalty per class)
-SMALLEST_WINS = frozenset({"euclidean_rbf"})
 
 
 def _memory_size(ctx, param, value):
@@ -137,7 +135,7 @@ def run_command(spec: str, input_file: str | None, seed: int, batch: int | None,
     if top_k:
         for name in analysis.outputs:
             if activations[name].ndim == 2:
-                smallest = analysis.by_name[name].kind in SMALLEST_WINS
+                smallest = analysis.by_name[name].layer.smallest_wins
                 out.print(_top_k(name, activations[name], top_k, smallest=smallest),
                           markup=False)
     layer_seconds = sum(r["seconds"] for r in records)

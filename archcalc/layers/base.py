@@ -106,6 +106,9 @@ class Layer(BaseModel):
     family: ClassVar[str] = "other"
     #: a ReLU-like activation: layers feeding it get He initialisation in the executor
     rectifier: ClassVar[bool] = False
+    #: an output whose smallest value wins (a penalty per class, like LeNet's RBF units):
+    #: `archcalc run --top-k` ranks it ascending
+    smallest_wins: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     #: worked examples checked by tests/test_layers.py: input shape(s), fields, and the

@@ -116,6 +116,7 @@ class EuclideanRBF(Layer):
     trainable: bool = False
 
     family = "dense"
+    smallest_wins = True
     examples = (
         # LeNet-5 output: 84·10 = 840 fixed weights
         {"input": (84,), "fields": {"out_features": 10}, "shape": (10,), "params": 840,

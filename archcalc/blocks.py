@@ -17,7 +17,7 @@ input); ``first: {…}`` overrides arguments for the first repetition only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -26,7 +26,7 @@ from .errors import GraphError, Location, SpecError
 from .layers import REGISTRY, Layer
 from .messages import suggestion, yaml_text
 from .spec import LayerNode, layer_error, mark_location
-from .yaml_source import MAX_DEPTH, SourceDict, SourceList, mark_of
+from .yaml_source import MAX_DEPTH, Mark, SourceDict, SourceList, mark_of
 
 INPUT = "input"
 #: layers and block uses one spec may expand to: far beyond any real network (ResNet-152 has
@@ -100,7 +100,7 @@ def expand(data: SourceDict, params: dict[str, Any], file: str) -> tuple[list[La
     outputs_raw = data.get("outputs") or []
     outputs = []
     for i, ref in enumerate(outputs_raw):
-        where = Location(file, *_item_mark(outputs_raw, i), field="outputs")
+        where = Location.at(file, _item_mark(outputs_raw, i), field="outputs")
         ref = _subst(ref, top, where, file)
         if not isinstance(ref, str):
             _lookup(state, ref, top, where)  # reports the bad reference
@@ -111,18 +111,23 @@ def expand(data: SourceDict, params: dict[str, Any], file: str) -> tuple[list[La
     return nodes, [*dict.fromkeys(o for o in outputs if o != final), final]
 
 
-def _item_mark(items: Any, i: int) -> tuple[int | None, int | None]:
+def _key_mark(mapping: Any, key: str) -> Mark | None:
+    """Where ``key`` is written in a YAML mapping (None if unknown)."""
+    return mapping.key_marks.get(key) if isinstance(mapping, SourceDict) else None
+
+
+def _item_mark(items: Any, i: int) -> Mark | None:
+    """Where item ``i`` of a YAML list starts (None if unknown)."""
     if isinstance(items, SourceList) and i < len(items.item_marks):
-        mark = items.item_marks[i]
-        return mark.line, mark.column
-    return None, None
+        return items.item_marks[i]
+    return None
 
 
 def _expand_list(state: Expansion, entries: Any, scope: Scope, previous: str,
                  stack: tuple[str, ...]) -> str:
     """Expand entries in order; return the full name of the last output."""
     for i, entry in enumerate(entries):
-        where = Location(state.file, *_item_mark(entries, i))
+        where = Location.at(state.file, _item_mark(entries, i))
         if not isinstance(entry, SourceDict):
             known = isinstance(entry, str) and entry in REGISTRY
             raise SpecError(f"a layer must be a mapping with 'type' (or 'block'), got "
@@ -169,7 +174,7 @@ def _subst(value: Any, scope: Scope, where: Location, file: str) -> Any:
         out.mark, out.key_marks = value.mark, value.key_marks
         for k, v in value.items():
             mark = mark_of(v) or value.key_marks.get(k)  # a scalar: where its key is
-            here = Location(file, mark.line, mark.column, where.layer, where.kind, k) if mark \
+            here = Location.at(file, mark, layer=where.layer, kind=where.kind, field=k) if mark \
                 else where
             out[k] = _subst(v, scope, here, file)
         return out
@@ -191,10 +196,10 @@ def _truthy_if(entry: SourceDict, where: Location) -> bool:
 
 
 def _key(where: Location, entry: SourceDict, key: str) -> Location:
-    mark = entry.key_marks.get(key) if isinstance(entry, SourceDict) else None
+    mark = _key_mark(entry, key)
     if not mark:
-        return Location(where.file, where.line, where.column, where.layer, where.kind, key)
-    return Location(where.file, mark.line, mark.column, where.layer, where.kind, key)
+        return replace(where, field=key)
+    return replace(where, line=mark.line, column=mark.column, field=key)
 
 
 def _claim_name(scope: Scope, name: str, entry: SourceDict, where: Location) -> str:
@@ -306,16 +311,14 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
                         fix="use fewer levels of blocks inside blocks")
     definition = state.blocks[kind]
     if not isinstance(definition, SourceDict) or "layers" not in definition:
-        mark = state.blocks.key_marks.get(kind) if isinstance(state.blocks, SourceDict) else None
+        mark = _key_mark(state.blocks, kind)
         raise SpecError(f"block '{kind}' must be a mapping with 'layers'",
-                        where=Location(state.file, *(mark and (mark.line, mark.column)
-                                                     or (None, None))),
+                        where=Location.at(state.file, mark),
                         fix="write `layers:` (and optionally `params:`) under the block name")
     for key in definition:
         if key not in ("params", "layers", "description"):
-            mark = definition.key_marks[key]
             raise SpecError(f"unknown key '{key}' in block '{kind}'",
-                            where=Location(state.file, mark.line, mark.column),
+                            where=Location.at(state.file, definition.key_marks[key]),
                             fix=suggestion(key, ("params", "layers", "description"), "keys"))
     repeat = entry.get("repeat", 1)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
@@ -336,8 +339,7 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
             raise SpecError(f"a block takes exactly one input, got {got}",
                             where=_key(where, entry, "inputs"),
                             fix="write `inputs: [name]`, or concat the branches first")
-        state.targets[full + "#in"] = Target(inputs[0], scope, Location(
-            where.file, where.line, where.column, where.layer, where.kind, "inputs"))
+        state.targets[full + "#in"] = Target(inputs[0], scope, replace(where, field="inputs"))
         previous = full + "#in"
     scope.local[local_name] = full
     if not active:
@@ -346,9 +348,8 @@ def _expand_block_call(state: Expansion, entry: SourceDict, scope: Scope, previo
         return full
     declared = _block_params(definition, kind, state.file)
     if not isinstance(definition["layers"], list):
-        mark = definition.key_marks["layers"]
         raise SpecError(f"block '{kind}': 'layers' must be a list of layers",
-                        where=Location(state.file, mark.line, mark.column),
+                        where=Location.at(state.file, definition.key_marks["layers"]),
                         fix="write each layer as a `- type: …` item")
     current = previous
     for i in range(1, repeat + 1):
@@ -389,8 +390,8 @@ def _block_args(entry: SourceDict, declared: dict[str, Any], kind: str, repetiti
             if name not in declared:
                 raise SpecError(
                     f"block '{kind}' has no parameter '{name}'",
-                    where=Location(file, *(_mark_pair(given, name) or (where.line, where.column)),
-                                   layer=where.layer, kind=where.kind, field=f"{key}.{name}"),
+                    where=Location.at(file, _key_mark(given, name) or where, layer=where.layer,
+                                      kind=where.kind, field=f"{key}.{name}"),
                     fix=suggestion(name, declared, "parameters"),
                 )
             args[name] = value
@@ -400,11 +401,6 @@ def _block_args(entry: SourceDict, declared: dict[str, Any], kind: str, repetiti
                         where=_key(where, entry, "args"),
                         fix=f"add `{missing[0]}: …` under args:")
     return args
-
-
-def _mark_pair(mapping: Any, key: str) -> tuple[int, int] | None:
-    mark = mapping.key_marks.get(key) if isinstance(mapping, SourceDict) else None
-    return (mark.line, mark.column) if mark else None
 
 
 # --- resolving references -------------------------------------------------------------------
@@ -429,8 +425,7 @@ def _name_in_scope(state: Expansion, ref: str, scope: Scope, where: Location) ->
     known = [*scope.local, INPUT, *(t for t in state.targets if "#" not in t)]
     field = where.field or "inputs"
     raise GraphError(f"unknown {'layer' if field == 'outputs' else 'input'} '{ref}'",
-                     where=Location(where.file, where.line, where.column, where.layer,
-                                    where.kind, field),
+                     where=replace(where, field=field),
                      fix=suggestion(ref, known, "layer names"))
 
 
@@ -441,8 +436,7 @@ def _follow(state: Expansion, name: str, where: Location) -> str:
         if name in chain:
             loop = " → ".join([*chain[chain.index(name):], name])
             raise GraphError(f"switched-off layers pass their input on in a loop: {loop}",
-                             where=Location(where.file, where.line, where.column, where.layer,
-                                            where.kind, where.field or "inputs"),
+                             where=replace(where, field=where.field or "inputs"),
                              fix="make every input name an earlier layer")
         chain.append(name)
         target, scope, written = state.targets.get(name, Target(name))

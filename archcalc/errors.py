@@ -6,6 +6,7 @@ Every message reads ``<where>: <what> (<formula>). Fix: <hint>`` so the CLI can 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ class Location:
         if self.field:
             parts.append(f"field '{self.field}'")
         return " ".join(parts)
+
+    @classmethod
+    def at(cls, file: str | None, mark: Any, **parts: Any) -> Location:
+        """A location in ``file`` at ``mark`` (anything with ``line`` and ``column``, such as
+        a YAML Mark; None for no position), with any other parts given by name."""
+        return cls(file, getattr(mark, "line", None), getattr(mark, "column", None), **parts)
 
     def __bool__(self) -> bool:
         return any(v is not None for v in (self.file, self.line, self.layer, self.field))

@@ -311,9 +311,7 @@ class _ExpectMarks:
             found = marks[key]
             node = node[key]
         field = "expect." + ".".join(keys)
-        if found is None:
-            return Location(self.file, field=field)
-        return Location(self.file, found.line, found.column, field=field)
+        return Location.at(self.file, found, field=field)
 
 
 def _read(file: str) -> str | None:

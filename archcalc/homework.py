@@ -121,10 +121,6 @@ def grade_text(text: str, *, file: str = "<answers>", base: Path | None = None) 
     return grade_data(data, file=file, base=base or Path("."))
 
 
-def _where(file: str, mark: Mark | None, **extra: Any) -> Location:
-    return Location(file, mark.line if mark else None, mark.column if mark else None, **extra)
-
-
 def grade_data(data: Any, *, file: str, base: Path) -> GradeSheet:
     if not isinstance(data, SourceDict):
         raise ArchcalcError("an answers file is a mapping with answers: and/or questions:",
@@ -133,7 +129,7 @@ def grade_data(data: Any, *, file: str, base: Path) -> GradeSheet:
     for key in data:
         if key not in TOP_KEYS:
             raise ArchcalcError(f"unknown key '{key}'",
-                                where=_where(file, data.key_marks[key]),
+                                where=Location.at(file, data.key_marks[key]),
                                 fix=suggestion(key, TOP_KEYS, "keys of an answers file"))
     if "answers" not in data and "questions" not in data:
         raise ArchcalcError("nothing to grade: no answers: and no questions:",
@@ -162,17 +158,17 @@ def _load_network(data: SourceDict, file: str, base: Path):
     overrides = data.get("set") or {}
     if not isinstance(overrides, dict):
         raise ArchcalcError("'set' must map network parameters to values",
-                            where=_where(file, data.key_marks["set"]),
+                            where=Location.at(file, data.key_marks["set"]),
                             fix="write e.g. `set: {aux: true}`")
     if "network" in data and "spec" in data:
         raise ArchcalcError("give either network: or spec:, not both",
-                            where=_where(file, data.key_marks["spec"]),
+                            where=Location.at(file, data.key_marks["spec"]),
                             fix="remove one of them")
     if "spec" in data:
         return analyze(spec_from_data(data["spec"], file=file, overrides=dict(overrides)))
     if "network" not in data:
         raise ArchcalcError("answers: needs the network they are about",
-                            where=_where(file, data.key_marks["answers"]),
+                            where=Location.at(file, data.key_marks["answers"]),
                             fix="add `network: alexnet` (a bundled name or a path), "
                                 "or the spec itself under `spec:`")
     name = str(data["network"])
@@ -182,7 +178,7 @@ def _load_network(data: SourceDict, file: str, base: Path):
         return analyze(load_spec(target, overrides=dict(overrides)))
     except ArchcalcError as exc:
         if exc.where.file in (name, str(local)) and exc.where.line is None:
-            raise ArchcalcError(exc.what, where=_where(file, data.key_marks["network"],
+            raise ArchcalcError(exc.what, where=Location.at(file, data.key_marks["network"],
                                                        field="network"),
                                 formula=exc.formula, fix=exc.fix) from None
         raise
@@ -213,14 +209,14 @@ def _grade_answers(analysis, answers: Any, file: str, mark: Mark) -> list[Grade]
 
     if not isinstance(answers, SourceDict):
         raise ArchcalcError("'answers' must map layer names to their answers",
-                            where=_where(file, mark),
+                            where=Location.at(file, mark),
                             fix="write e.g. `conv1: {output_shape: 55x55x96, params: 34944}`")
     known = set(analysis.by_name) | set(block_names(analysis)) | {"totals"}
     grades = []
     for key, value in answers.items():
-        where = _where(file, answers.key_marks[key], field=f"answers.{key}")
+        where = Location.at(file, answers.key_marks[key], field=f"answers.{key}")
         if key in known and isinstance(value, SourceDict):
-            items = [(q, v, _where(file, value.key_marks[q], field=f"{key}.{q}"))
+            items = [(q, v, Location.at(file, value.key_marks[q], field=f"{key}.{q}"))
                      for q, v in value.items()]
             subject = key
         elif key in known:
@@ -455,12 +451,12 @@ def _grade_count(subject: str, quantity: str, given: Any, actual: Any, work: str
 
 def _grade_questions(questions: Any, file: str, mark: Mark) -> list[Grade]:
     if not isinstance(questions, SourceList):
-        raise ArchcalcError("'questions' must be a list", where=_where(file, mark),
+        raise ArchcalcError("'questions' must be a list", where=Location.at(file, mark),
                             fix="write each question as `- {input: 7x7, kernel: 3, stride: 1, "
                                 "output: 5x5}`")
     grades = []
     for i, item in enumerate(questions):
-        where = _where(file, questions.item_marks[i], field=f"questions[{i + 1}]")
+        where = Location.at(file, questions.item_marks[i], field=f"questions[{i + 1}]")
         if not isinstance(item, SourceDict):
             raise ArchcalcError("a question is a mapping of the layer and the answers",
                                 where=where,
@@ -479,7 +475,7 @@ def _question_layer(item: SourceDict, file: str, where: Location):
     from . import calculator as calc
 
     def key_where(key: str) -> Location:
-        return _where(file, item.key_marks.get(key), field=key)
+        return Location.at(file, item.key_marks.get(key), field=key)
 
     def read(key: str, parse, default=None):
         if key not in item:
@@ -511,7 +507,7 @@ def _question_layer(item: SourceDict, file: str, where: Location):
         raise ArchcalcError(f"unknown rounding {rounding!r}", where=key_where("rounding"),
                             fix="use exact, floor or ceil")
     first = next(iter(item.key_marks.values()), None)
-    layer_where = _where(file, first)
+    layer_where = Location.at(file, first)
     try:
         if pool:
             mode = str(item["pool"]).lower()
@@ -540,7 +536,7 @@ def _grade_question(item: SourceDict, number: int, file: str, where: Location) -
     for key in item:
         if key not in QUESTION_KEYS and key not in QUESTION_ALIASES:
             raise ArchcalcError(f"unknown key '{key}' in a question",
-                                where=_where(file, item.key_marks[key], field=key),
+                                where=Location.at(file, item.key_marks[key], field=key),
                                 fix=_unknown_key(str(key), QUESTION_KEYS, "question keys"))
     layer, input_shape, rounding = _question_layer(item, file, where)
     try:
@@ -557,7 +553,7 @@ def _grade_question(item: SourceDict, number: int, file: str, where: Location) -
                                 "`output: does not fit`")
     grades = []
     for key, given in answers:
-        here = _where(file, item.key_marks[key], field=key)
+        here = Location.at(file, item.key_marks[key], field=key)
         quantity = QUESTION_ALIASES.get(key, key)
         grades.append(_grade_question_answer(work, subject, quantity, given, here))
     return grades

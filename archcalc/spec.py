@@ -203,14 +203,12 @@ def spec_from_data(data: Any, *, file: str = "<spec>",
                         "`layers:`, as in the bundled specs (`archcalc list`)")
     for key in data:
         if key not in SPEC_FIELDS:
-            mark = data.key_marks[key]
             raise SpecError(f"unknown top-level key '{key}'",
-                            where=Location(file, mark.line, mark.column),
+                            where=Location.at(file, data.key_marks[key]),
                             fix=suggestion(key, SPEC_FIELDS, "top-level keys"))
     if "layers" in data and not isinstance(data["layers"], SourceList):
-        mark = data.key_marks["layers"]
         raise SpecError("'layers' must be a list of layers",
-                        where=Location(file, mark.line, mark.column),
+                        where=Location.at(file, data.key_marks["layers"]),
                         fix="write each layer as a `- type: …` item")
     try:
         spec = NetworkSpec.model_validate({**data, "file": file})
@@ -251,8 +249,7 @@ def _top_level_error(exc: ValidationError, data: SourceDict, file: str) -> SpecE
     if key == "input" and len(loc) == 2 and loc[1] in axes and isinstance(items, SourceList):
         index = axes.index(str(loc[1]))  # an item of [C, H, W]
         mark, node = items.item_marks[index], items[index]
-    where = Location(file, mark.line if mark else None, mark.column if mark else None,
-                     field=".".join(str(p) for p in loc) or None)
+    where = Location.at(file, mark, field=".".join(str(p) for p in loc) or None)
     if key == "input" and first["type"] not in ("extra_forbidden", "missing"):
         fix = "write input: [channels, height, width], e.g. [3, 224, 224]"
         if first["type"] in ("greater_than", "int_type", "int_parsing", "int_from_float"):
@@ -307,5 +304,4 @@ def layer_error(exc: ValidationError, cls: type[Layer], data: SourceDict,
 
 
 def mark_location(file: str, value: Any, **extra: Any) -> Location:
-    mark = mark_of(value)
-    return Location(file, mark.line if mark else None, mark.column if mark else None, **extra)
+    return Location.at(file, mark_of(value), **extra)

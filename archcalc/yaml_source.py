@@ -104,8 +104,7 @@ class _Builder:
         self.file = file
 
     def error(self, node: yaml.Node, what: str, fix: str) -> SpecError:
-        mark = _mark(node)
-        return SpecError(what, where=Location(self.file, mark.line, mark.column), fix=fix)
+        return SpecError(what, where=Location.at(self.file, _mark(node)), fix=fix)
 
     def check_expansion(self, root: yaml.Node) -> None:
         """Refuse alias bombs before building anything: count the values each node expands
@@ -197,7 +196,7 @@ class _Builder:
         layer = name if name and not name.startswith("$") else None
         return SpecError(
             f"duplicate key '{key_node.value}' (first given at line {first.line})",
-            where=Location(self.file, mark.line, mark.column, layer, kind if layer else None),
+            where=Location.at(self.file, mark, layer=layer, kind=kind if layer else None),
             fix="keep one of them; YAML would silently keep only the last",
         )
 

@@ -189,8 +189,7 @@ def check(file: str, fmt: str, overrides: tuple[str, ...]) -> None:
                    "(see examples/homework/)")
             where = Location(label, 1, 1)
             if typo is not None:
-                mark = data.key_marks[typo]
-                where = Location(label, mark.line, mark.column)
+                where = Location.at(label, data.key_marks[typo])
                 fix = f"did you mean '{word}:' instead of '{typo}:'?"
             raise ArchcalcError(
                 "neither a spec (no layers:) nor an answers file (no answers: or questions:)",

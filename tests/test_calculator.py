@@ -338,6 +338,10 @@ def test_dilated_max_pool():
      "groups=4 does not divide"),
     (["pool", "--input", "6x6", "--kernel", "2", "--padding", "3"],
      "padding 3 is more than half the kernel 2"),
+    # (8 − 3 + 2·2)/4 + 1 = 3.25 does not fit either, but the padding rule is said first, so
+    # no size hint suggests a padding the pool refuses
+    (["pool", "--input", "8x8", "--kernel", "3", "--stride", "4", "--padding", "2"],
+     "padding 2 is more than half the kernel 3"),
 ])
 def test_bad_input_is_one_clear_error(args, message):
     result = run(*args)

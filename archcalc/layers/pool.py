@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..geometry import ReceptiveField, Rounding, fmt_int, to_pair
+from ..geometry import ReceptiveField, Rounding, fmt_int, resolve_padding, to_pair
 from .base import Context, Cost, Inferred, Layer, Shape, TensorSpec, numel
 from .fields import Padding, RoundingField, Size
 from .window import (
@@ -48,10 +48,11 @@ class _WindowPool(Layer):
         return "ceil" if self.ceil_mode else ctx.rounding
 
     def infer(self, ins: list[Shape], ctx: Context) -> Inferred:
-        c, _, _ = self.require_map(ins[0])
-        inferred = infer_window(ins[0], self.window, self.padding, self.effective_rounding(ctx), c)
-        check_pool_padding(self.window, inferred.resolved["padding"])
-        return inferred
+        c, h, w = self.require_map(ins[0])
+        window = self.window  # the padding rule first: a size hint must not suggest breaking it
+        check_pool_padding(window, resolve_padding(self.padding, window.kernel, window.stride,
+                                                   window.dilation, (h, w)))
+        return infer_window(ins[0], window, self.padding, self.effective_rounding(ctx), c)
 
     def tensors(self, ins: list[Shape], out: Shape) -> list[TensorSpec]:
         return []
